@@ -1,0 +1,205 @@
+"""A reranker experiment end to end: first stage → training samples → training → rerank → evaluation.
+
+``run_experiment(recipe)`` is what ``auxir train`` and the demo call; every step's output (first-stage
+run, checkpoints, reranked run, metrics) is written under ``recipe.training.output_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from auxir.data.collate import GroupCollator
+from auxir.data.dataset import Dataset, load_dataset
+from auxir.data.group_source import GroupBatchSource
+from auxir.data.records import Qrel, ScoredDoc
+from auxir.data.samples import build_training_samples
+from auxir.data.trec import read_run, write_run
+from auxir.evaluation.folds import load_folds
+from auxir.evaluation.metrics import evaluate
+from auxir.io import atomic_write
+from auxir.models.cross_encoder import CrossEncoder
+from auxir.objectives import build_objective
+from auxir.recipe import Recipe
+from auxir.reranking import rerank, token_caches
+from auxir.training.distributed import init_distributed
+from auxir.training.trainer import Trainer, TrainResult
+from auxir.training.weighting import ComponentSchedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QuerySplit:
+    train: list[str]
+    valid: list[str]
+    test: list[str]
+    train_qrels: list[Qrel]
+    test_qrels: list[Qrel]
+
+
+@dataclass
+class ExperimentResult:
+    recipe: str
+    first_stage: dict[str, float]
+    reranked: dict[str, float]
+    train: TrainResult
+    run_path: Path
+    first_stage_path: Path
+    rerank_seconds: float
+    rerank_pairs: int
+
+
+def split_queries(ds: Dataset, recipe: Recipe) -> QuerySplit:
+    cfg = recipe.data
+    if cfg.folds:
+        folds = load_folds(cfg.folds)
+        if not 0 <= cfg.fold < len(folds):
+            raise ValueError(f"{cfg.folds}: fold {cfg.fold} out of range; the file has {len(folds)} folds")
+        fold = folds[cfg.fold]
+        qrels = ds.qrels(cfg.eval_split)
+        return QuerySplit(list(fold.train), list(fold.valid), list(fold.test), qrels, qrels)
+    train = list(ds.queries_for(cfg.train_split))
+    if cfg.valid_split:
+        valid = list(ds.queries_for(cfg.valid_split))
+        train_qrels = ds.qrels(cfg.train_split) + ds.qrels(cfg.valid_split)
+    else:
+        rng = np.random.default_rng(recipe.training.seed)
+        held = set(rng.choice(train, size=int(len(train) * cfg.valid_fraction), replace=False).tolist())
+        valid = [q for q in train if q in held]
+        train = [q for q in train if q not in held]
+        train_qrels = ds.qrels(cfg.train_split)
+    test = list(ds.queries_for(cfg.eval_split))
+    return QuerySplit(
+        train[: cfg.max_train_queries],
+        valid[: cfg.max_valid_queries],
+        test[: cfg.max_eval_queries],
+        train_qrels,
+        ds.qrels(cfg.eval_split),
+    )
+
+
+def first_stage_run(ds: Dataset, recipe: Recipe, query_ids: list[str]) -> list[ScoredDoc]:
+    cfg = recipe.data
+    wanted = set(query_ids)
+    if cfg.first_stage == "bm25":
+        from auxir.retrieval.bm25 import BM25Config, BM25Index
+
+        index = BM25Index.build(ds.docs, BM25Config(k1=cfg.bm25_k1, b=cfg.bm25_b))
+        return index.search({q: ds.queries[q] for q in query_ids}, k=cfg.first_stage_k)
+    run = ds.run(cfg.first_stage) if cfg.first_stage in ds.runs else read_run(cfg.first_stage)
+    return [s for s in run if s.query_id in wanted]
+
+
+def run_experiment(recipe: Recipe) -> ExperimentResult:
+    env = init_distributed()
+    out = Path(recipe.training.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "recipe.json") as f:
+        json.dump(recipe.to_dict(), f, indent=2)
+    ds = load_dataset(recipe.data.dataset)
+    split = split_queries(ds, recipe)
+    log.info("queries: %d train, %d valid, %d test", len(split.train), len(split.valid), len(split.test))
+
+    first_stage_path = out / "first_stage.trec"
+    run = first_stage_run(ds, recipe, split.train + split.valid + split.test)
+    if env.is_main:
+        write_run(first_stage_path, run, tag=recipe.data.first_stage)
+    by_split = {name: set(ids) for name, ids in asdict(split).items() if name in ("train", "valid", "test")}
+    queries = ds.queries
+
+    torch.manual_seed(recipe.training.seed)  # new heads start from the same weights for a given seed
+    model = CrossEncoder.from_pretrained(recipe.model, config=recipe.architecture)
+    query_cache, doc_cache = token_caches(model)
+
+    def doc_text(doc_id: str) -> str:
+        return ds.docs[doc_id].full_text()
+
+    def query_text(query_id: str) -> str:
+        return queries[query_id].text
+
+    samples = build_training_samples(
+        split.train, split.train_qrels, [s for s in run if s.query_id in by_split["train"]], recipe.samples
+    )
+    log.info(
+        "training groups: %d (skipped %d queries without positive, %d without negative)",
+        len(samples.groups),
+        samples.skipped_no_positive,
+        samples.skipped_no_negative,
+    )
+    query_cache.add((g.query_id for g in samples.groups), query_text)
+    doc_cache.add((d for g in samples.groups for d in [g.positive_id, *g.negative_pool]), doc_text)
+    collator = GroupCollator(query_cache, doc_cache, model.template.pad_id)
+    source = GroupBatchSource(
+        samples, recipe.samples, collator, recipe.training.batch_size, env.rank, env.world_size
+    )
+
+    objectives = {o.name: build_objective(o.name, o.params) for o in recipe.objectives}
+    schedules = {o.name: ComponentSchedule(o.weight, o.start_step, o.stop_step) for o in recipe.objectives}
+    valid_run = [s for s in run if s.query_id in by_split["valid"]]
+    ev = recipe.evaluation
+
+    def validate(m) -> dict[str, float]:
+        reranked = rerank(
+            m, valid_run, query_text, doc_text, recipe.data.rerank_top_k, ev.batch_size, caches=(query_cache, doc_cache)
+        ).run
+        return evaluate(reranked, split.train_qrels, [ev.valid_metric], rel=ev.rel).aggregate
+
+    trainer = Trainer(
+        model,
+        objectives,
+        schedules,
+        source,
+        recipe.training,
+        weighting=recipe.weighting,
+        validate=validate if valid_run else None,
+        metric=ev.valid_metric,
+    )
+    train_result = trainer.train()
+
+    if train_result.best_dir is not None:
+        model = CrossEncoder.from_pretrained(train_result.best_dir).to(trainer.device)
+    test_run = [s for s in run if s.query_id in by_split["test"]]
+    started = time.perf_counter()
+    reranked = rerank(
+        model, test_run, query_text, doc_text, recipe.data.rerank_top_k, ev.batch_size, caches=(query_cache, doc_cache)
+    )
+    seconds = time.perf_counter() - started
+    run_path = out / "reranked.trec"
+    first = evaluate(
+        [s for s in test_run if s.query_id in by_split["test"]], split.test_qrels, ev.metrics, rel=ev.rel
+    ).aggregate
+    second = evaluate(reranked.run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
+    result = ExperimentResult(
+        recipe=recipe.name,
+        first_stage=first,
+        reranked=second,
+        train=train_result,
+        run_path=run_path,
+        first_stage_path=first_stage_path,
+        rerank_seconds=seconds,
+        rerank_pairs=reranked.pairs,
+    )
+    if env.is_main:
+        write_run(run_path, reranked.run, tag=recipe.name)
+        summary = {
+            "recipe": recipe.name,
+            "first_stage": first,
+            "reranked": second,
+            "train_steps": train_result.steps,
+            "train_seconds": train_result.seconds,
+            "train_pairs_per_second": train_result.pairs_per_second,
+            "best_valid": train_result.best_metric,
+            "best_step": train_result.best_step,
+            "rerank_seconds": seconds,
+            "rerank_pairs": reranked.pairs,
+        }
+        with atomic_write(out / "metrics.json") as f:
+            json.dump(summary, f, indent=2)
+    return result

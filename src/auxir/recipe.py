@@ -1,0 +1,177 @@
+"""Recipes: typed dataclass sections loaded from YAML, every field overridable with ``section.field=value``.
+
+A recipe is the whole description of an experiment (model, data, samples, objectives, weighting,
+training, evaluation). Unknown sections, fields or objective names are errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auxir.data.samples import SampleConfig
+from auxir.models.cross_encoder import CrossEncoderConfig
+from auxir.training.config import TrainingConfig
+from auxir.training.weighting import WeightingConfig
+
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes"
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "../shared/data/scifact"  # a BEIR directory or irds:<id>
+    train_split: str = "train"
+    eval_split: str = "test"
+    valid_split: str | None = None  # None: hold out ``valid_fraction`` of the training queries
+    valid_fraction: float = 0.1
+    first_stage: str = "bm25"  # "bm25", the name of a run in the dataset's runs/, or a TREC run file
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
+    first_stage_k: int = 100
+    rerank_top_k: int = 100
+    max_train_queries: int | None = None
+    max_valid_queries: int | None = None
+    max_eval_queries: int | None = None
+    folds: str | None = None  # a folds file from ``auxir folds``: train/valid/test come from it
+    fold: int = 0
+
+
+@dataclass
+class EvaluationConfig:
+    metrics: list[str] = field(default_factory=lambda: ["nDCG@10", "RR@10", "P@20"])
+    rel: int | None = None
+    valid_metric: str = "nDCG@10"
+    batch_size: int = 64
+
+
+@dataclass
+class ObjectiveConfig:
+    name: str
+    weight: float = 1.0
+    start_step: int = 0
+    stop_step: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Recipe:
+    name: str = "custom"
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    architecture: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    samples: SampleConfig = field(default_factory=SampleConfig)
+    objectives: list[ObjectiveConfig] = field(default_factory=lambda: [ObjectiveConfig("pairwise_hinge")])
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "recipe") -> Recipe:
+        return _build(cls, values, where)
+
+
+def _build(cls, values: Any, where: str):
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, found {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    valid = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; valid fields: {sorted(valid)}")
+    kwargs = {}
+    for name, value in values.items():
+        kwargs[name] = _convert(hints[name], value, f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _convert(hint, value, where: str):
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list, found {value!r}")
+        return [_convert(item, v, f"{where}.{i}") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, where) if len(args) == 1 else value
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise ValueError(f"{where}: {value!r} is not one of {list(typing.get_args(hint))}")
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and not isinstance(value, hint):
+        raise ValueError(f"{where}: expected {hint.__name__}, found {value!r}")
+    return value
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``["training.learning_rate=3e-5", "objectives.1.weight=0.05"]`` applied to a recipe dict."""
+    values = copy.deepcopy(values)
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r}: expected section.field=value")
+        key, raw = item.split("=", 1)
+        parts = key.split(".")
+        target: Any = values
+        for part in parts[:-1]:
+            if isinstance(target, list):
+                target = target[int(part)]
+            else:
+                if part not in target:
+                    raise ValueError(f"override {item!r}: no section {part!r}; valid: {sorted(target)}")
+                target = target[part]
+        last = parts[-1]
+        if isinstance(target, list):
+            target[int(last)] = yaml.safe_load(raw)
+        else:
+            target[last] = yaml.safe_load(raw)
+    return values
+
+
+def find_recipe(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    for base in (Path("recipes"), RECIPE_DIR):
+        candidate = base / f"{name_or_path}.yaml"
+        if candidate.exists():
+            return candidate
+    known = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml")) if RECIPE_DIR.exists() else []
+    raise FileNotFoundError(f"no recipe {name_or_path!r}; known recipes: {', '.join(known) or 'none'}")
+
+
+def load_recipe(name_or_path: str | None = None, overrides: list[str] | None = None) -> Recipe:
+    values: dict[str, Any] = Recipe().to_dict()
+    if name_or_path:
+        path = find_recipe(name_or_path)
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a recipe must be a mapping of sections")
+        for key, section in loaded.items():
+            if isinstance(section, dict) and isinstance(values.get(key), dict):
+                values[key] = {**values[key], **section}
+            else:
+                values[key] = section
+        values.setdefault("name", path.stem)
+        if "name" not in loaded:
+            values["name"] = path.stem
+    values = apply_overrides(values, overrides or [])
+    return Recipe.from_dict(values, where=str(name_or_path or "recipe"))

@@ -1,0 +1,29 @@
+"""Training-loop settings (one dataclass; mirrored in recipes and on the command line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class TrainingConfig:
+    output_dir: str = "outputs/run"
+    seed: int = 0
+    batch_size: int = 8  # groups per optimizer step and process (before accumulation)
+    grad_accumulation: int = 1
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.01
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    warmup_ratio: float = 0.1
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs when set
+    max_grad_norm: float | None = 1.0
+    bf16: Literal["auto", "true", "false"] = "auto"  # auto = on a CUDA device
+    device: str = "auto"
+    log_every: int = 10
+    eval_every: int | None = None  # steps between validations; None = at the end of each epoch
+    save_every: int | None = None  # steps between checkpoints; None = at the end of each epoch
+    keep_best: bool = True
+    resume: bool = False
+    progress: bool = True

@@ -1,0 +1,277 @@
+"""One generic training loop: sums weighted named loss components, logs each, checkpoints, resumes.
+
+The loop knows nothing about rankers. It takes a model, a dict of objectives with their schedules, a
+weighting strategy and a batch source; every method's recipe (SJTF, GDMTL, QBD, MADRM, CODER) is a
+different set of objectives over the same loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from transformers import get_linear_schedule_with_warmup
+
+from auxir.objectives.base import Objective
+from auxir.training.checkpoint import TrainerState, load_checkpoint, save_checkpoint
+from auxir.training.config import TrainingConfig
+from auxir.training.distributed import DistEnv, init_distributed, pick_device
+from auxir.training.multitask import MultiTask
+from auxir.training.weighting import ComponentSchedule, WeightingConfig, build_weighting
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss component became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+class BatchSource(Protocol):
+    def num_batches(self, epoch: int) -> int: ...
+
+    def batch(self, epoch: int, index: int): ...  # a batch object with ``.to(device)``
+
+    def units(self, batch) -> int: ...  # scored pairs in a batch, for throughput
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    pairs_per_second: float
+    best_metric: float | None
+    best_step: int | None
+    model_dir: Path
+    best_dir: Path | None
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        objectives: dict[str, Objective],
+        schedules: dict[str, ComponentSchedule],
+        data: BatchSource,
+        config: TrainingConfig,
+        weighting: WeightingConfig | None = None,
+        validate: Callable[[nn.Module], dict[str, float]] | None = None,
+        metric: str | None = None,
+    ):
+        self.config = config
+        self.env: DistEnv = init_distributed()
+        self.device = pick_device(config.device, self.env)
+        self.model = model.to(self.device)
+        self.weighting_config = weighting or WeightingConfig()
+        self.multitask = MultiTask(
+            self.model, objectives, schedules, build_weighting(self.weighting_config, schedules)
+        ).to(self.device)
+        self.data = data
+        self.validate = validate
+        self.metric = metric
+        self.out = Path(config.output_dir)
+        self.bf16 = config.bf16 == "true" or (config.bf16 == "auto" and self.device.type == "cuda")
+
+    # ---- set-up -----------------------------------------------------------------------------------
+    def _optimizer(self) -> torch.optim.Optimizer:
+        decay, no_decay = [], []
+        for name, p in self.multitask.model.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(p)
+        groups = [
+            {"params": decay, "weight_decay": self.config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        extra = list(self.multitask.weighting.parameters())
+        if extra:
+            groups.append({"params": extra, "weight_decay": 0.0, "lr": self.weighting_config.learning_rate})
+        cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
+        fused = {"fused": True} if self.device.type == "cuda" else {}
+        return cls(groups, lr=self.config.learning_rate, **fused)
+
+    def total_steps(self) -> int:
+        if self.config.max_steps is not None:
+            return self.config.max_steps
+        per_epoch = self.data.num_batches(0) // self.config.grad_accumulation
+        if per_epoch == 0:
+            raise ValueError("no training batch: the training data is empty or smaller than one step")
+        return max(1, math.ceil(self.config.epochs * per_epoch))
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    def train(self) -> TrainResult:
+        cfg, env = self.config, self.env
+        torch.manual_seed(cfg.seed)
+        total = self.total_steps()
+        optimizer = self._optimizer()
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+        state = TrainerState()
+        last = self.out / "checkpoint-last"
+        if cfg.resume and last.exists():
+            state = load_checkpoint(last, self.multitask, optimizer, scheduler)
+            log.info("resumed from %s at step %d (epoch %d, batch %d)", last, state.step, state.epoch, state.batch_in_epoch)
+        module: nn.Module = self.multitask
+        if env.enabled:
+            # Schedules and auxiliary heads leave some parameters unused at some steps.
+            module = DistributedDataParallel(
+                self.multitask,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        self.out.mkdir(parents=True, exist_ok=True)
+        log_file = (self.out / "train_log.jsonl").open("a") if env.is_main else None
+        writer = _tensorboard(self.out) if env.is_main else None
+        progress = _progress(total, state.step, cfg.progress and env.is_main)
+        history: list[dict] = []
+        units, started = 0, time.perf_counter()
+        running: dict[str, float] = {}
+        module.train()
+        try:
+            while state.step < total:
+                n = self.data.num_batches(state.epoch)
+                usable = n - n % cfg.grad_accumulation
+                if usable == 0:
+                    raise ValueError("no training batch: the training data is smaller than one step")
+                while state.batch_in_epoch < usable and state.step < total:
+                    components = self._step(module, optimizer, scheduler, state)
+                    units += components.pop("_units")
+                    for k, v in components.items():
+                        running[k] = running.get(k, 0.0) + v
+                    state.step += 1
+                    progress.update(1)
+                    if state.step % cfg.log_every == 0 or state.step == total:
+                        record = self._log(state, running, scheduler, log_file, writer, progress)
+                        history.append(record)
+                        running = {}
+                    if cfg.eval_every and state.step % cfg.eval_every == 0:
+                        self._evaluate(state, history, log_file)
+                    if cfg.save_every and state.step % cfg.save_every == 0:
+                        self._save(last, optimizer, scheduler, state)
+                if state.batch_in_epoch >= usable:
+                    state.epoch += 1
+                    state.batch_in_epoch = 0
+                    if cfg.eval_every is None:
+                        self._evaluate(state, history, log_file)
+                    if cfg.save_every is None:
+                        self._save(last, optimizer, scheduler, state)
+            if cfg.eval_every and state.step % cfg.eval_every != 0:
+                self._evaluate(state, history, log_file)
+            elif cfg.eval_every is None and state.batch_in_epoch != 0:
+                self._evaluate(state, history, log_file)
+            self._save(last, optimizer, scheduler, state)
+        finally:
+            progress.close()
+            if log_file:
+                log_file.close()
+            if writer:
+                writer.close()
+        seconds = time.perf_counter() - started
+        model_dir = self.out / "model"
+        if env.is_main:
+            self.model.save_pretrained(model_dir)
+        best = self.out / "best" if (self.out / "best").exists() else None
+        return TrainResult(
+            steps=state.step,
+            seconds=seconds,
+            pairs_per_second=units * env.world_size / seconds if seconds > 0 else 0.0,
+            best_metric=state.best_metric,
+            best_step=state.best_step,
+            model_dir=model_dir,
+            best_dir=best,
+            history=history,
+        )
+
+    def _step(self, module, optimizer, scheduler, state: TrainerState) -> dict[str, float]:
+        cfg = self.config
+        sums: dict[str, torch.Tensor] = {}
+        units = 0
+        for micro in range(cfg.grad_accumulation):
+            batch = self.data.batch(state.epoch, state.batch_in_epoch).to(self.device)
+            units += self.data.units(batch)
+            sync = micro == cfg.grad_accumulation - 1 or not isinstance(module, DistributedDataParallel)
+            with (contextlib.nullcontext() if sync else module.no_sync()), torch.autocast(
+                self.device.type, dtype=torch.bfloat16, enabled=self.bf16
+            ):
+                loss, components = module(batch, state.step)
+            if not torch.isfinite(loss):
+                bad = [k for k, v in components.items() if not torch.isfinite(v)] or ["(weighted total)"]
+                raise TrainingDivergedError(
+                    f"step {state.step + 1}: loss component {', '.join(bad)} is "
+                    f"{[float(components[k]) if k in components else float(loss) for k in bad]}; "
+                    f"the last good checkpoint is {self.out / 'checkpoint-last'}"
+                )
+            (loss / cfg.grad_accumulation).backward()
+            for k, v in components.items():
+                sums[k] = sums.get(k, 0.0) + v.detach() / cfg.grad_accumulation
+            sums["loss"] = sums.get("loss", 0.0) + loss.detach() / cfg.grad_accumulation
+            state.batch_in_epoch += 1
+        if cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.multitask.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        out = {k: float(v) for k, v in sums.items()}
+        out["_units"] = units
+        return out
+
+    def _log(self, state, running, scheduler, log_file, writer, progress) -> dict:
+        steps = self.config.log_every if state.step % self.config.log_every == 0 else state.step % self.config.log_every
+        record = {"step": state.step, "epoch": state.epoch, "lr": scheduler.get_last_lr()[0]}
+        record.update({k: v / steps for k, v in running.items()})
+        record.update(self.multitask.weighting.log_values())
+        if log_file:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+        if writer:
+            for k, v in record.items():
+                if k not in ("step", "epoch"):
+                    writer.add_scalar(k, v, state.step)
+        progress.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "lr")})
+        return record
+
+    def _evaluate(self, state: TrainerState, history: list[dict], log_file) -> None:
+        if self.validate is None:
+            return
+        self.model.eval()
+        with torch.no_grad():
+            scores = self.validate(self.model)
+        self.model.train()
+        record = {"step": state.step, **{f"valid/{k}": v for k, v in scores.items()}}
+        history.append(record)
+        if log_file:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+        log.info("validation at step %d: %s", state.step, scores)
+        metric = self.metric or next(iter(scores))
+        value = scores[metric]
+        if state.best_metric is None or value > state.best_metric:
+            state.best_metric, state.best_step = value, state.step
+            if self.config.keep_best and self.env.is_main:
+                self.model.save_pretrained(self.out / "best")
+
+    def _save(self, path: Path, optimizer, scheduler, state: TrainerState) -> None:
+        if self.env.is_main:
+            save_checkpoint(path, self.multitask, optimizer, scheduler, state)
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, desc="train", dynamic_ncols=True)
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
