@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from auxir.data.dataset import Dataset, load_dataset
 from auxir.data.errors import DataFormatError
 from auxir.data.records import Doc, Qrel, Query, ScoredDoc
+from auxir.data.trec import group_by_query, read_qrels, read_run, read_topics, write_run
 
-__all__ = ["DataFormatError", "Doc", "Qrel", "Query", "ScoredDoc"]
+__all__ = [
+    "DataFormatError",
+    "Dataset",
+    "Doc",
+    "Qrel",
+    "Query",
+    "ScoredDoc",
+    "group_by_query",
+    "load_dataset",
+    "read_qrels",
+    "read_run",
+    "read_topics",
+    "write_run",
+]

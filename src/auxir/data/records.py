@@ -13,7 +13,9 @@ class Doc(NamedTuple):
 
     def full_text(self, sep: str = " ") -> str:
         """Title and text joined, the usual input of a first stage or an encoder."""
-        return f"{self.title}{sep}{self.text}" if self.title else self.text
+        if not self.title:
+            return self.text
+        return f"{self.title}{sep}{self.text}" if self.text else self.title
 
 
 class Query(NamedTuple):
