@@ -128,12 +128,12 @@ def test_write_run_groups_sorts_ranks_and_breaks_ties(tmp_path: Path) -> None:
     path = tmp_path / "out" / "run.trec"
     write_run(path, scored, tag="mine")
     assert path.read_text().splitlines() == [
-        "q2 Q0 y 1 2.0 mine",
-        "q2 Q0 z 2 2.0 mine",
+        "q2 Q0 z 1 2.0 mine",
+        "q2 Q0 y 2 2.0 mine",
         "q2 Q0 x 3 1.0 mine",
-        "q1 Q0 a 1 0.5 mine",
+        "q1 Q0 c 1 0.5 mine",
         "q1 Q0 b 2 0.5 mine",
-        "q1 Q0 c 3 0.5 mine",
+        "q1 Q0 a 3 0.5 mine",
     ]
     assert not [p for p in path.parent.iterdir() if p.name != "run.trec"]  # no temp file left behind
 

@@ -154,23 +154,25 @@ def read_run(path: str | Path) -> list[ScoredDoc]:
     return scored
 
 
-def _ranking_key(item: ScoredDoc) -> tuple[float, str]:
-    # Ties go to the smaller doc id: any fixed rule makes written runs reproducible byte for byte.
-    return (-item.score, item.doc_id)
+def sort_ranking(items: list[ScoredDoc]) -> None:
+    """trec_eval's order, in place: score descending, ties to the larger doc id. Writing runs in the
+    order evaluation reads them keeps the rank column and the evaluated ranking the same."""
+    items.sort(key=lambda s: s.doc_id, reverse=True)
+    items.sort(key=lambda s: -s.score)  # stable: ties keep the doc-id order
 
 
 def group_by_query(scored: Iterable[ScoredDoc]) -> dict[str, list[ScoredDoc]]:
-    """Group by query (in order of first appearance); each list sorted by score descending, ties by doc id."""
+    """Group by query (in order of first appearance); each list sorted by score descending, ties by doc id descending (as trec_eval)."""
     groups: dict[str, list[ScoredDoc]] = {}
     for item in scored:
         groups.setdefault(item.query_id, []).append(item)
     for items in groups.values():
-        items.sort(key=_ranking_key)
+        sort_ranking(items)
     return groups
 
 
 def write_run(path: str | Path, scored: Iterable[ScoredDoc], tag: str = "auxir") -> None:
-    """Write a TREC run atomically: grouped by query, score descending, ranks 1..n, ties broken by doc id.
+    """Write a TREC run atomically: grouped by query, score descending, ranks 1..n, ties broken by doc id descending (as trec_eval).
 
     Scores are written with ``repr`` so that reading the file back gives the same floats.
     """

@@ -1,0 +1,53 @@
+"""``auxir rerank``: rescore a run's top-k with a trained cross-encoder and write a new run.
+
+    auxir rerank --model outputs/sjtf/best --run bm25.trec --dataset ../shared/data/scifact --top-k 100 --out reranked.trec
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("rerank", help="rerank a TREC run with a cross-encoder")
+    parser.add_argument("--model", required=True, help="a checkpoint directory or a Hugging Face name")
+    parser.add_argument("--run", required=True, help="the first-stage TREC run")
+    parser.add_argument("--dataset", required=True, help="BEIR directory or irds:<id> holding the texts")
+    parser.add_argument("--top-k", type=int, default=100, help="documents reranked per query")
+    parser.add_argument("--out", required=True, help="the new TREC run (written atomically)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    parser.add_argument("--tag", default="auxir-rerank")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from auxir.data.dataset import load_dataset
+    from auxir.data.trec import read_run, write_run
+    from auxir.models.cross_encoder import CrossEncoder
+    from auxir.reranking import rerank
+
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be ≥ 1, got {args.top_k}")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ds = load_dataset(args.dataset)
+    run_rows = read_run(args.run)
+    queries = ds.queries
+    missing = sorted({s.query_id for s in run_rows} - set(queries))
+    if missing:
+        raise ValueError(f"{args.run}: {len(missing)} query ids not in {args.dataset}, e.g. {missing[:3]}")
+    model = CrossEncoder.from_pretrained(args.model).to(device)
+    result = rerank(
+        model,
+        run_rows,
+        lambda q: queries[q].text,
+        lambda d: ds.docs[d].full_text(),
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        device=device,
+    )
+    write_run(args.out, result.run, tag=args.tag)
+    print(f"reranked {result.pairs} pairs in {result.seconds:.1f} s → {args.out}")
+    return 0
