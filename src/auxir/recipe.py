@@ -115,8 +115,12 @@ def _convert(hint, value, where: str):
         if value not in typing.get_args(hint):
             raise ValueError(f"{where}: {value!r} is not one of {list(typing.get_args(hint))}")
         return value
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+    if hint is float and not isinstance(value, bool):
+        # YAML 1.1 reads "5e-5" (no dot) as a string; accept every spelling float() accepts.
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: expected a number, found {value!r}") from None
     if hint in (int, str, bool) and not isinstance(value, hint):
         raise ValueError(f"{where}: expected {hint.__name__}, found {value!r}")
     return value

@@ -74,9 +74,22 @@ def test_title_field_is_indexed(docs: list[Doc]) -> None:
     assert top(BM25Index.build(docs, BM25Config(use_title=False)).search(query, k=5), "q") == []
 
 
+def test_token_pattern_can_keep_single_characters() -> None:
+    docs = [Doc("d1", "vitamin d deficiency"), Doc("d2", "vitamin c intake"), Doc("d3", "a b c")]
+    query = {"q": "d"}
+    assert top(BM25Index.build(docs).search(query, k=3), "q") == []  # bm25s's default drops 1-char tokens
+    single = BM25Config(token_pattern=r"(?u)\b\w+\b")
+    assert top(BM25Index.build(docs, single).search(query, k=3), "q") == ["d1"]
+
+
 def test_empty_corpus_is_an_error() -> None:
     with pytest.raises(ValueError, match="empty corpus"):
         BM25Index.build([], BM25Config())
+
+
+def test_corpus_without_terms_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one term"):
+        BM25Index.build([Doc("a", "x y"), Doc("b", "the of")])  # 1-char tokens and stop words only
 
 
 def test_bad_k_and_config_are_errors(docs: list[Doc]) -> None:

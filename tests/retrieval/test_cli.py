@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import auxir.cli
 from auxir.data.trec import read_run
@@ -14,19 +12,14 @@ from auxir.retrieval.dense_retriever import DenseRetriever
 from auxir.retrieval.embeddings import EmbeddingStore
 
 
-@pytest.fixture(autouse=True)
-def only_present_commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Other subcommands are written concurrently; the parser imports every module listed in COMMANDS.
-    present = {name: module for name, module in auxir.cli.COMMANDS.items() if importlib.util.find_spec(module)}
-    monkeypatch.setattr(auxir.cli, "COMMANDS", present)
-
-
 def main(*argv: str | Path) -> int:
     return auxir.cli.main([str(a) for a in argv])
 
 
 def test_bm25_index_and_retrieve(tiny_beir: Path, tmp_path: Path) -> None:
-    assert main("index", "--dataset", tiny_beir, "--out", tmp_path / "bm25", "--k1", "1.2", "--b", "0.75") == 0
+    assert (
+        main("index", "--dataset", tiny_beir, "--out", tmp_path / "bm25", "--k1", "1.2", "--b", "0.75") == 0
+    )
     run_file = tmp_path / "run.trec"
     assert main("retrieve", "--index", tmp_path / "bm25", "--dataset", tiny_beir, "--split", "test",
                 "--k", "3", "--out", run_file) == 0  # fmt: skip
@@ -52,7 +45,10 @@ def test_dense_index_and_retrieve(tiny_beir: Path, tiny_model_dir: Path, tmp_pat
     retriever = DenseRetriever.load(out)
     assert retriever.encoder.config.pooling == "mean" and retriever.encoder.config.normalize
     assert len(retriever.index) == 6
-    assert main("retrieve", "--index", out, "--dataset", tiny_beir, "--k", "4", "--out", tmp_path / "run.trec") == 0
+    assert (
+        main("retrieve", "--index", out, "--dataset", tiny_beir, "--k", "4", "--out", tmp_path / "run.trec")
+        == 0
+    )
     run = read_run(tmp_path / "run.trec")
     assert sorted({r.query_id for r in run}) == ["q1", "q2", "q3"] and len(run) == 12
     # The run is what the API gives: same model, same documents, same queries.
@@ -81,3 +77,21 @@ def test_unloadable_model_is_a_clean_cli_error(tiny_beir: Path, tmp_path: Path, 
     err = capsys.readouterr().err
     assert "cannot load model" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_choices_match_the_configs() -> None:
+    # The parser is built without importing torch / FAISS, so its choices are literals: keep them in sync.
+    import argparse
+    from typing import get_args
+
+    from auxir.cli import index
+    from auxir.retrieval.bm25 import BM25Method
+    from auxir.retrieval.dense import Pooling
+    from auxir.retrieval.faiss_index import IndexKind
+
+    parser = argparse.ArgumentParser()
+    index.add_parser(parser.add_subparsers())
+    actions = {a.dest: a for a in parser._subparsers._group_actions[0].choices["index"]._actions}
+    assert tuple(actions["method"].choices) == get_args(BM25Method)
+    assert tuple(actions["index_kind"].choices) == get_args(IndexKind)
+    assert tuple(actions["pooling"].choices) == get_args(Pooling)

@@ -25,7 +25,9 @@ def encoder(model_dir: Path, **options) -> DenseEncoder:
 
 def test_encode_restores_order_after_length_sorting(tiny_model_dir: Path) -> None:
     batched = encoder(tiny_model_dir, pooling="mean", batch_size=4).encode(TEXTS)
-    one_by_one = np.stack([encoder(tiny_model_dir, pooling="mean", batch_size=1).encode([t])[0] for t in TEXTS])
+    one_by_one = np.stack(
+        [encoder(tiny_model_dir, pooling="mean", batch_size=1).encode([t])[0] for t in TEXTS]
+    )
     assert batched.dtype == np.float32 and batched.shape == (len(TEXTS), 32)
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
 
@@ -63,7 +65,11 @@ def test_sentence_transformers_settings_are_read(tmp_path: Path) -> None:
         ' {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},'
         ' {"path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]'
     )
-    assert sentence_transformers_settings(tmp_path) == {"max_length": 256, "pooling": "mean", "normalize": True}
+    assert sentence_transformers_settings(tmp_path) == {
+        "max_length": 256,
+        "pooling": "mean",
+        "normalize": True,
+    }
 
 
 def test_encode_docs_joins_title_and_applies_prefix(tiny_model_dir: Path) -> None:

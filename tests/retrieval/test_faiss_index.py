@@ -46,7 +46,10 @@ def test_approximate_indexes_recall_against_flat(corpus, queries, kind: str) -> 
     vectors, query_ids = queries
     exact = {(r.query_id, r.doc_id) for r in DenseIndex.build(docs, doc_ids).search(vectors, query_ids, k=10)}
     config = DenseIndexConfig(kind=kind, nlist=16, nprobe=12, ef_search=64)  # isotropic data: hard for IVF
-    approx = {(r.query_id, r.doc_id) for r in DenseIndex.build(docs, doc_ids, config).search(vectors, query_ids, k=10)}
+    approx = {
+        (r.query_id, r.doc_id)
+        for r in DenseIndex.build(docs, doc_ids, config).search(vectors, query_ids, k=10)
+    }
     assert len(exact & approx) / len(exact) >= 0.9
 
 

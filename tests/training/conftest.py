@@ -56,7 +56,7 @@ def tiny_beir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = random.Random(0)
     path = tmp_path_factory.mktemp("tiny-beir")
     docs, queries, train, test = [], [], [], []
-    for t, (topic, words) in enumerate(TOPICS.items()):
+    for topic, words in TOPICS.items():
         pool = words.split()
         for i in range(6):
             text = " ".join(rng.choice(pool) for _ in range(12 + 3 * i))
