@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import IO
 
 
-@contextlib.contextmanager
 def _umask_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
