@@ -174,6 +174,7 @@ def main() -> None:
         summaries.append(
             summarise(name, paths, qrels, ["nDCG@10", "RR@10", "P@20"], out / name / "bm25.trec", set(ds.queries_for(eval_split)))
         )
+        (out / "sjtf_results.json").write_text(json.dumps({"summaries": summaries, "records": records}, indent=1))
     seeds = args.seeds
     for name in args.cv_datasets:
         ds = load_dataset(f"{args.data_root}/{name}")
@@ -186,6 +187,7 @@ def main() -> None:
         summaries.append(
             summarise(name, paths, ds.qrels("test"), ["nDCG@20", "P@20", "nDCG@10"], out / name / "bm25.trec", set(ds.queries_for("test")))
         )
+        (out / "sjtf_results.json").write_text(json.dumps({"summaries": summaries, "records": records}, indent=1))
     (out / "sjtf_results.json").write_text(json.dumps({"summaries": summaries, "records": records}, indent=1))
     for s in summaries:
         metrics = [k for k in s["rows"][0] if k != "variant"]

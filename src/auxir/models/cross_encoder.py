@@ -99,6 +99,9 @@ class CrossEncoder(nn.Module):
 
         path = resolve_model_name(str(name_or_path))
         tokenizer, backbone = load_tokenizer_and_model(path, AutoModelForSequenceClassification, num_labels=1)
+        # Recent transformers load a checkpoint in its stored dtype: an fp16 file would give fp16 weights,
+        # which AdamW cannot update (steps underflow). Keep fp32 master weights; autocast does bf16.
+        backbone = backbone.float()
         stored = getattr(backbone.config, "auxir", None)
         if config is None:
             config = CrossEncoderConfig.from_dict(stored) if stored else CrossEncoderConfig()
