@@ -124,8 +124,11 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     def query_text(query_id: str) -> str:
         return queries[query_id].text
 
+    known = [q for q in split.train_qrels if q.doc_id in ds.docs]
+    if len(known) < len(split.train_qrels):
+        log.warning("training qrels: %d judgements name documents missing from the corpus; left out", len(split.train_qrels) - len(known))
     samples = build_training_samples(
-        split.train, split.train_qrels, [s for s in run if s.query_id in by_split["train"]], recipe.samples
+        split.train, known, [s for s in run if s.query_id in by_split["train"]], recipe.samples
     )
     log.info(
         "training groups: %d (skipped %d queries without positive, %d without negative)",
