@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from auxir.experiment import run_experiment
 
     result = run_experiment(recipe)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one report is enough
+        return 0
     metrics = list(result.reranked)
     print(f"| run | {' | '.join(metrics)} |")
     print(f"|---|{'---|' * len(metrics)}")

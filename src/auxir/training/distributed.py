@@ -44,3 +44,9 @@ def pick_device(requested: str, env: DistEnv) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", env.local_rank)
     return torch.device("cpu")
+
+
+def barrier(env: DistEnv) -> None:
+    """Wait for every process (e.g. until rank 0 has written a checkpoint the others will read)."""
+    if env.enabled and dist.is_initialized():
+        dist.barrier()

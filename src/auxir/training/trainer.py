@@ -25,7 +25,7 @@ from transformers import get_linear_schedule_with_warmup
 from auxir.objectives.base import Objective
 from auxir.training.checkpoint import TrainerState, load_checkpoint, save_checkpoint
 from auxir.training.config import TrainingConfig
-from auxir.training.distributed import DistEnv, init_distributed, pick_device
+from auxir.training.distributed import DistEnv, barrier, init_distributed, pick_device
 from auxir.training.multitask import MultiTask
 from auxir.training.weighting import ComponentSchedule, WeightingConfig, build_weighting
 
@@ -178,6 +178,7 @@ class Trainer:
         model_dir = self.out / "model"
         if env.is_main:
             self.model.save_pretrained(model_dir)
+        barrier(env)  # the other processes may read model/ and best/ next
         best = self.out / "best" if (self.out / "best").exists() else None
         return TrainResult(
             steps=state.step,
