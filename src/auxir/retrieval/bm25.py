@@ -157,8 +157,10 @@ class BM25Index:
             show_progress=False,
         )
         k = min(k, len(self.doc_ids))
+        # numpy top-k: bm25s would otherwise pick JAX when it is installed, and JAX reserves most of the
+        # GPU's memory on first use (seen under torchrun: NCCL then failed with out-of-memory).
         indices, scores = self.retriever.retrieve(
-            tokens, k=k, n_threads=n_threads, show_progress=show_progress
+            tokens, k=k, n_threads=n_threads, show_progress=show_progress, backend_selection="numpy"
         )
         rows: list[ScoredDoc] = []
         for query_id, query_indices, query_scores in zip(query_ids, indices, scores, strict=True):
