@@ -47,7 +47,7 @@ class BatchSource(Protocol):
 @dataclass
 class TrainResult:
     steps: int
-    seconds: float
+    seconds: float  # in training steps (validation and checkpoint writing excluded)
     pairs_per_second: float
     best_metric: float | None
     best_step: int | None
@@ -133,6 +133,7 @@ class Trainer:
         progress = _progress(total, state.step, cfg.progress and env.is_main)
         history: list[dict] = []
         units, started = 0, time.perf_counter()
+        self._evaluated_at, self._side_seconds = -1, 0.0
         running: dict[str, float] = {}
         module.train()
         try:
@@ -163,9 +164,7 @@ class Trainer:
                         self._evaluate(state, history, log_file)
                     if cfg.save_every is None:
                         self._save(last, optimizer, scheduler, state)
-            if cfg.eval_every and state.step % cfg.eval_every != 0:
-                self._evaluate(state, history, log_file)
-            elif cfg.eval_every is None and state.batch_in_epoch != 0:
+            if self._evaluated_at != state.step:
                 self._evaluate(state, history, log_file)
             self._save(last, optimizer, scheduler, state)
         finally:
@@ -174,7 +173,7 @@ class Trainer:
                 log_file.close()
             if writer:
                 writer.close()
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started - self._side_seconds  # training steps only
         model_dir = self.out / "model"
         if env.is_main:
             self.model.save_pretrained(model_dir)
@@ -240,8 +239,10 @@ class Trainer:
         return record
 
     def _evaluate(self, state: TrainerState, history: list[dict], log_file) -> None:
-        if self.validate is None:
+        if self.validate is None or self._evaluated_at == state.step:
             return
+        self._evaluated_at = state.step
+        started = time.perf_counter()
         self.model.eval()
         with torch.no_grad():
             scores = self.validate(self.model)
@@ -258,10 +259,13 @@ class Trainer:
             state.best_metric, state.best_step = value, state.step
             if self.config.keep_best and self.env.is_main:
                 self.model.save_pretrained(self.out / "best")
+        self._side_seconds += time.perf_counter() - started
 
     def _save(self, path: Path, optimizer, scheduler, state: TrainerState) -> None:
+        started = time.perf_counter()
         if self.env.is_main:
             save_checkpoint(path, self.multitask, optimizer, scheduler, state)
+        self._side_seconds += time.perf_counter() - started
 
 
 def _progress(total: int, initial: int, enabled: bool):
