@@ -56,17 +56,29 @@ def train_throughput(model_path, ds, objectives, steps, batch_groups, out):
     model = CrossEncoder.from_pretrained(model_path, CrossEncoderConfig(max_length=128, max_query_length=32))
     qrels = ds.qrels("train")
     doc_ids = list(ds.docs.ids())
-    groups = [TrainGroup(q.query_id, q.doc_id, 1, doc_ids[i * 7 % len(doc_ids) : i * 7 % len(doc_ids) + 8]) for i, q in enumerate(qrels)]
+    groups = [
+        TrainGroup(q.query_id, q.doc_id, 1, doc_ids[i * 7 % len(doc_ids) : i * 7 % len(doc_ids) + 8])
+        for i, q in enumerate(qrels)
+    ]
     samples = TrainingSamples(groups)
     queries, docs = token_caches(model)
     queries.add((g.query_id for g in groups), lambda q: ds.queries[q].text)
     docs.add({d for g in groups for d in [g.positive_id, *g.negative_pool]}, lambda d: ds.docs[d].full_text())
-    source = GroupBatchSource(samples, SampleConfig(num_negatives=1), GroupCollator(queries, docs, 0), batch_groups)
+    source = GroupBatchSource(
+        samples, SampleConfig(num_negatives=1), GroupCollator(queries, docs, 0), batch_groups
+    )
     objs = {n: build_objective(n) for n in objectives}
     sched = {n: ComponentSchedule(w) for n, w in objectives.items()}
 
     def run(n_steps, directory):
-        cfg = TrainingConfig(output_dir=str(directory), max_steps=n_steps, progress=False, log_every=10**6, save_every=10**6, learning_rate=1e-5)
+        cfg = TrainingConfig(
+            output_dir=str(directory),
+            max_steps=n_steps,
+            progress=False,
+            log_every=10**6,
+            save_every=10**6,
+            learning_rate=1e-5,
+        )
         return Trainer(model, objs, sched, source, cfg).train()
 
     run(20, out / "warm")  # warm-up: cuBLAS handles, autotuning, allocator
@@ -92,14 +104,21 @@ def main() -> None:
     ds = load_dataset(args.data)
     results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     for batch in (32, 128):
-        for name, objectives in (("hinge", {"pairwise_hinge": 1.0}), ("hinge+mqp", {"pairwise_hinge": 1.0, "mqp": 0.2})):
+        for name, objectives in (
+            ("hinge", {"pairwise_hinge": 1.0}),
+            ("hinge+mqp", {"pairwise_hinge": 1.0, "mqp": 0.2}),
+        ):
             key = f"train_{name}_b{batch * 2}"
             results[key] = train_throughput(args.model, ds, objectives, args.steps, batch, out / key)
             print(key, f"{results[key]:.0f} pairs/s", flush=True)
 
     # Reranking 1,000 candidates of 128 tokens with one query.
     torch.manual_seed(0)
-    model = CrossEncoder.from_pretrained(args.model, CrossEncoderConfig(max_length=128, max_query_length=32)).cuda().eval()
+    model = (
+        CrossEncoder.from_pretrained(args.model, CrossEncoderConfig(max_length=128, max_query_length=32))
+        .cuda()
+        .eval()
+    )
     model.save_pretrained(out / "ce")
     query_id = next(iter(ds.queries_for("test")))
     doc_ids = list(ds.docs.ids())[:1000]
@@ -107,15 +126,26 @@ def main() -> None:
     texts = {d: ds.docs[d].full_text() for d in doc_ids}
     qtext = ds.queries[query_id].text
     for bs in (128, 1000):
-        results[f"auxir_rerank_1000_ms_b{bs}"] = timed(lambda bs=bs: rerank(model, run, {query_id: qtext}, texts.__getitem__, top_k=1000, batch_size=bs))
+        results[f"auxir_rerank_1000_ms_b{bs}"] = timed(
+            lambda bs=bs: rerank(model, run, {query_id: qtext}, texts.__getitem__, top_k=1000, batch_size=bs)
+        )
     from auxir.reranking import token_caches
 
     caches = token_caches(model)
     rerank(model, run, {query_id: qtext}, texts.__getitem__, top_k=1000, caches=caches)
     results["auxir_rerank_1000_ms_pretokenised_b1000"] = timed(
-        lambda: rerank(model, run, {query_id: qtext}, texts.__getitem__, top_k=1000, batch_size=1000, caches=caches)
+        lambda: rerank(
+            model, run, {query_id: qtext}, texts.__getitem__, top_k=1000, batch_size=1000, caches=caches
+        )
     )
-    enc = model.tokenizer([qtext] * 1000, [texts[d] for d in doc_ids], truncation=True, max_length=128, padding="max_length", return_tensors="pt").to("cuda")
+    enc = model.tokenizer(
+        [qtext] * 1000,
+        [texts[d] for d in doc_ids],
+        truncation=True,
+        max_length=128,
+        padding="max_length",
+        return_tensors="pt",
+    ).to("cuda")
 
     def plain():
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
@@ -125,10 +155,14 @@ def main() -> None:
     try:
         from sentence_transformers import CrossEncoder as STCrossEncoder
 
-        st = STCrossEncoder(str(out / "ce"), max_length=128, device="cuda", model_kwargs={"torch_dtype": torch.bfloat16})
+        st = STCrossEncoder(
+            str(out / "ce"), max_length=128, device="cuda", model_kwargs={"torch_dtype": torch.bfloat16}
+        )
         pairs = [(qtext, texts[d]) for d in doc_ids]
         for bs in (32, 128):
-            results[f"st_predict_1000_ms_b{bs}"] = timed(lambda bs=bs: st.predict(pairs, batch_size=bs, show_progress_bar=False))
+            results[f"st_predict_1000_ms_b{bs}"] = timed(
+                lambda bs=bs: st.predict(pairs, batch_size=bs, show_progress_bar=False)
+            )
     except Exception as error:  # report, don't hide
         results["st_error"] = repr(error)
     results["anchors_minilm_h200"] = ANCHORS_MINILM

@@ -105,8 +105,11 @@ def collection_runs(name, ds, args, out: Path, folds=None, eval_split="test", tr
                 )
                 with (out / "records.jsonl").open("a") as log_file:  # partial results survive a time-out
                     log_file.write(json.dumps(records[-1]) + "\n")
-                print(f"{name} {variant} seed {seed} fold {fold if folds else '-'}: {result.reranked} "
-                      f"({time.perf_counter() - started:.0f} s)", flush=True)
+                print(
+                    f"{name} {variant} seed {seed} fold {fold if folds else '-'}: {result.reranked} "
+                    f"({time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
                 paths.setdefault(variant, {}).setdefault(seed, []).append(result.run_path)
     return paths, records
 
@@ -132,7 +135,9 @@ def summarise(name, paths, qrels, metrics, bm25_path, query_ids):
             values = [r.aggregate[m] for r in results]
             row[m] = (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
             if variant != "hinge":
-                qids = sorted(set.intersection(*(set(r.per_query[m]) for r in results + per_variant["hinge"])))
+                qids = sorted(
+                    set.intersection(*(set(r.per_query[m]) for r in results + per_variant["hinge"]))
+                )
                 mine = [statistics.mean(r.per_query[m][q] for r in results) for q in qids]
                 base = [statistics.mean(r.per_query[m][q] for r in per_variant["hinge"]) for q in qids]
                 test = paired_t_test(mine, base)
@@ -144,12 +149,17 @@ def summarise(name, paths, qrels, metrics, bm25_path, query_ids):
         "collection": name,
         "bm25": bm25.aggregate,
         "rows": rows,
-        "tests": [{"variant": v, "metric": m, "p": p, "p_holm": ph, "queries": n} for (v, m), (p, ph, n) in significance.items()],
+        "tests": [
+            {"variant": v, "metric": m, "p": p, "p_holm": ph, "queries": n}
+            for (v, m), (p, ph, n) in significance.items()
+        ],
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--out", required=True)
@@ -179,9 +189,18 @@ def main() -> None:
         records += recs
         qrels = ds.qrels(eval_split)
         summaries.append(
-            summarise(name, paths, qrels, ["nDCG@10", "RR@10", "P@20"], out / name / "bm25.trec", set(ds.queries_for(eval_split)))
+            summarise(
+                name,
+                paths,
+                qrels,
+                ["nDCG@10", "RR@10", "P@20"],
+                out / name / "bm25.trec",
+                set(ds.queries_for(eval_split)),
+            )
         )
-        (out / "sjtf_results.json").write_text(json.dumps({"summaries": summaries, "records": records}, indent=1))
+        (out / "sjtf_results.json").write_text(
+            json.dumps({"summaries": summaries, "records": records}, indent=1)
+        )
     seeds = args.seeds
     for name in args.cv_datasets:
         ds = load_dataset(f"{args.data_root}/{name}")
@@ -192,9 +211,18 @@ def main() -> None:
         args.seeds = seeds
         records += recs
         summaries.append(
-            summarise(name, paths, ds.qrels("test"), ["nDCG@20", "P@20", "nDCG@10"], out / name / "bm25.trec", set(ds.queries_for("test")))
+            summarise(
+                name,
+                paths,
+                ds.qrels("test"),
+                ["nDCG@20", "P@20", "nDCG@10"],
+                out / name / "bm25.trec",
+                set(ds.queries_for("test")),
+            )
         )
-        (out / "sjtf_results.json").write_text(json.dumps({"summaries": summaries, "records": records}, indent=1))
+        (out / "sjtf_results.json").write_text(
+            json.dumps({"summaries": summaries, "records": records}, indent=1)
+        )
     (out / "sjtf_results.json").write_text(json.dumps({"summaries": summaries, "records": records}, indent=1))
     for s in summaries:
         metrics = [k for k in s["rows"][0] if k != "variant"]

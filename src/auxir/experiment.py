@@ -126,7 +126,10 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
 
     known = [q for q in split.train_qrels if q.doc_id in ds.docs]
     if len(known) < len(split.train_qrels):
-        log.warning("training qrels: %d judgements name documents missing from the corpus; left out", len(split.train_qrels) - len(known))
+        log.warning(
+            "training qrels: %d judgements name documents missing from the corpus; left out",
+            len(split.train_qrels) - len(known),
+        )
     samples = build_training_samples(
         split.train, known, [s for s in run if s.query_id in by_split["train"]], recipe.samples
     )
@@ -150,7 +153,13 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
 
     def validate(m) -> dict[str, float]:
         reranked = rerank(
-            m, valid_run, query_text, doc_text, recipe.data.rerank_top_k, ev.batch_size, caches=(query_cache, doc_cache)
+            m,
+            valid_run,
+            query_text,
+            doc_text,
+            recipe.data.rerank_top_k,
+            ev.batch_size,
+            caches=(query_cache, doc_cache),
         ).run
         return evaluate(reranked, split.train_qrels, [ev.valid_metric], rel=ev.rel).aggregate
 
@@ -171,7 +180,13 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     test_run = [s for s in run if s.query_id in by_split["test"]]
     started = time.perf_counter()
     reranked = rerank(
-        model, test_run, query_text, doc_text, recipe.data.rerank_top_k, ev.batch_size, caches=(query_cache, doc_cache)
+        model,
+        test_run,
+        query_text,
+        doc_text,
+        recipe.data.rerank_top_k,
+        ev.batch_size,
+        caches=(query_cache, doc_cache),
     )
     seconds = time.perf_counter() - started
     run_path = out / "reranked.trec"

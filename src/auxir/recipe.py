@@ -178,4 +178,9 @@ def load_recipe(name_or_path: str | None = None, overrides: list[str] | None = N
         if "name" not in loaded:
             values["name"] = path.stem
     values = apply_overrides(values, overrides or [])
-    return Recipe.from_dict(values, where=str(name_or_path or "recipe"))
+    recipe = Recipe.from_dict(values, where=str(name_or_path or "recipe"))
+    from auxir.objectives import build_objective  # checks names and parameters before any work starts
+
+    for objective in recipe.objectives:
+        build_objective(objective.name, objective.params)
+    return recipe

@@ -24,7 +24,9 @@ GROUPS = [("q1", ["p1", "n1"], [1, 0]), ("q2", ["p2", "n2"], [2, 0]), ("q3", ["p
 
 def tiny_cross_encoder(path: Path, **config) -> CrossEncoder:
     torch.manual_seed(0)
-    return CrossEncoder.from_pretrained(str(path), CrossEncoderConfig(max_length=48, max_query_length=8, **config))
+    return CrossEncoder.from_pretrained(
+        str(path), CrossEncoderConfig(max_length=48, max_query_length=8, **config)
+    )
 
 
 def tiny_batch(model: CrossEncoder, groups=GROUPS) -> GroupBatch:

@@ -36,9 +36,13 @@ def test_hinge_matches_sjtf_eq5_by_hand():
 def test_softmax_losses_by_hand():
     scores = torch.tensor([[1.0, 0.0, -1.0]])
     pair = (math.log1p(math.exp(-1.0)) + math.log1p(math.exp(-2.0))) / 2
-    assert PairwiseSoftmax(PairwiseSoftmax.Params()).loss(scores, None).item() == pytest.approx(pair, abs=1e-6)
+    assert PairwiseSoftmax(PairwiseSoftmax.Params()).loss(scores, None).item() == pytest.approx(
+        pair, abs=1e-6
+    )
     listwise = -(1.0 - math.log(math.e + 1 + math.exp(-1)))
-    assert ListwiseSoftmax(ListwiseSoftmax.Params()).loss(scores, None).item() == pytest.approx(listwise, abs=1e-6)
+    assert ListwiseSoftmax(ListwiseSoftmax.Params()).loss(scores, None).item() == pytest.approx(
+        listwise, abs=1e-6
+    )
     bce = (math.log1p(math.exp(-1.0)) + math.log1p(math.exp(0.0)) + math.log1p(math.exp(-1.0))) / 3
     labels = torch.tensor([[2.0, 0.0, 0.0]])
     assert PointwiseBCE(PointwiseBCE.Params()).loss(scores, labels).item() == pytest.approx(bce, abs=1e-6)

@@ -85,7 +85,9 @@ def test_resume_gives_the_same_next_step_loss(tiny_bert, tmp_path):
     with pytest.raises(Interrupted):
         killed.train()
     # ... and resumed by a fresh process.
-    make_trainer(tiny_cross_encoder(tiny_bert), part, objectives, max_steps=4, save_every=2, resume=True).train()
+    make_trainer(
+        tiny_cross_encoder(tiny_bert), part, objectives, max_steps=4, save_every=2, resume=True
+    ).train()
     expected = {r["step"]: r for r in log_records(full)}
     got = {r["step"]: r for r in log_records(part)}
     assert sorted(got) == [1, 2, 3, 4]
@@ -134,7 +136,9 @@ def test_nan_loss_stops_with_step_and_component(tiny_bert, tmp_path):
     trainer = make_trainer(model, tmp_path, {"pairwise_hinge": 1.0}, max_steps=4, save_every=1)
     trainer.train()  # a good run leaves a checkpoint at step 4
     good = (tmp_path / "checkpoint-last" / "state.safetensors").read_bytes()
-    bad = make_trainer(tiny_cross_encoder(tiny_bert), tmp_path, {"pairwise_hinge": 1.0}, max_steps=6, resume=True)
+    bad = make_trainer(
+        tiny_cross_encoder(tiny_bert), tmp_path, {"pairwise_hinge": 1.0}, max_steps=6, resume=True
+    )
     bad.multitask.objectives["explode"] = Exploding(Objective.Params())
     bad.multitask.schedules["explode"] = ComponentSchedule()
     with pytest.raises(TrainingDivergedError, match=r"step 5: loss component explode is \[nan\]"):
@@ -148,7 +152,12 @@ def test_trained_checkpoint_reloads_and_reproduces_scores(tiny_bert, tmp_path):
     model.eval()
     batch = tiny_batch(model)
     b, g, _ = batch.docs.shape
-    args = (batch.query.repeat_interleave(g, 0), batch.query_len.repeat_interleave(g), batch.docs.flatten(0, 1), batch.doc_len.flatten())
+    args = (
+        batch.query.repeat_interleave(g, 0),
+        batch.query_len.repeat_interleave(g),
+        batch.docs.flatten(0, 1),
+        batch.doc_len.flatten(),
+    )
     with torch.no_grad():
         scores = model.score(*args)
         hidden = model(model.pack(*args)).last_hidden_state
@@ -157,7 +166,9 @@ def test_trained_checkpoint_reloads_and_reproduces_scores(tiny_bert, tmp_path):
     assert reloaded.config == model.config
     with torch.no_grad():
         assert torch.equal(reloaded.score(*args), scores)
-        assert torch.equal(reloaded.token_head(reloaded(reloaded.pack(*args)).last_hidden_state), token_logits)
+        assert torch.equal(
+            reloaded.token_head(reloaded(reloaded.pack(*args)).last_hidden_state), token_logits
+        )
 
 
 def test_cls_model_loads_in_sentence_transformers(tiny_bert, tmp_path):
@@ -165,7 +176,9 @@ def test_cls_model_loads_in_sentence_transformers(tiny_bert, tmp_path):
     model = tiny_cross_encoder(tiny_bert).eval()
     model.save_pretrained(tmp_path / "ce")
     pairs = [(QUERIES["q1"], DOCS["p1"]), (QUERIES["q2"], DOCS["n2"])]
-    predicted = st.CrossEncoder(str(tmp_path / "ce"), device="cpu", activation_fn=torch.nn.Identity()).predict(pairs)
+    predicted = st.CrossEncoder(
+        str(tmp_path / "ce"), device="cpu", activation_fn=torch.nn.Identity()
+    ).predict(pairs)
     enc = model.tokenizer([q for q, _ in pairs], [d for _, d in pairs], padding=True, return_tensors="pt")
     with torch.no_grad():
         ours = model.backbone(**enc).logits.squeeze(-1)

@@ -26,6 +26,7 @@ CPU_OVERRIDES = [
     "data.max_eval_queries=100",
     "data.rerank_top_k=20",
     "evaluation.batch_size=32",
+    "evaluation.metrics=[nDCG@10, RR@10, nDCG@20]",  # P@20 cannot move when only the top 20 are reranked
 ]
 
 
@@ -69,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     from auxir.data.dataset import load_dataset
 
     qrels = load_dataset(args.data).qrels(recipe.data.eval_split)
-    runs = {"BM25": bm25, "reranker": read_run(first.run_path), "reranker+MQP": read_run(results["sjtf-mqp"].run_path)}
+    runs = {
+        "BM25": bm25,
+        "reranker": read_run(first.run_path),
+        "reranker+MQP": read_run(results["sjtf-mqp"].run_path),
+    }
     comparison = compare(runs, "BM25", qrels, recipe.evaluation.metrics)
     table = comparison.to_markdown()
     (out / "comparison.md").write_text(table + "\n")

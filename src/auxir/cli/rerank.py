@@ -1,6 +1,6 @@
 """``auxir rerank``: rescore a run's top-k with a trained cross-encoder and write a new run.
 
-    auxir rerank --model outputs/sjtf/best --run bm25.trec --dataset ../shared/data/scifact --top-k 100 --out reranked.trec
+auxir rerank --model outputs/sjtf/best --run bm25.trec --dataset ../shared/data/scifact --top-k 100 --out reranked.trec
 """
 
 from __future__ import annotations

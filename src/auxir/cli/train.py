@@ -1,8 +1,8 @@
 """``auxir train``: run a recipe (first stage → training → rerank → evaluation).
 
-    auxir train --recipe sjtf-mqp --dataset ../shared/data/scifact --output-dir outputs/sjtf
-    auxir train --recipe recipes/monobert.yaml --set training.learning_rate=2e-5 --set objectives.0.params.margin=0.5
-    torchrun --nproc-per-node 2 -m auxir.cli train --recipe sjtf-mqp      # DistributedDataParallel
+auxir train --recipe sjtf-mqp --dataset ../shared/data/scifact --output-dir outputs/sjtf
+auxir train --recipe recipes/monobert.yaml --set training.learning_rate=2e-5 --set objectives.0.params.margin=0.5
+torchrun --nproc-per-node 2 -m auxir.cli train --recipe sjtf-mqp      # DistributedDataParallel
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="shortcut for --set data.dataset=...")
     parser.add_argument("--model", help="shortcut for --set model=...")
     parser.add_argument("--output-dir", help="shortcut for --set training.output_dir=...")
-    parser.add_argument("--seed", type=int, help="shortcut for --set training.seed=... --set samples.seed=...")
+    parser.add_argument(
+        "--seed", type=int, help="shortcut for --set training.seed=... --set samples.seed=..."
+    )
     parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint-last")
 
 
@@ -66,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     metrics = list(result.reranked)
     print(f"| run | {' | '.join(metrics)} |")
     print(f"|---|{'---|' * len(metrics)}")
-    print(f"| first stage ({recipe.data.first_stage}) | {' | '.join(f'{result.first_stage[m]:.4f}' for m in metrics)} |")
+    print(
+        f"| first stage ({recipe.data.first_stage}) | {' | '.join(f'{result.first_stage[m]:.4f}' for m in metrics)} |"
+    )
     print(f"| {recipe.name} | {' | '.join(f'{result.reranked[m]:.4f}' for m in metrics)} |")
     print(f"reranked run: {result.run_path}; {result.train.pairs_per_second:.1f} training pairs/s")
     return 0

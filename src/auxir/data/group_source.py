@@ -30,7 +30,9 @@ class GroupBatchSource:
         if self._epoch == epoch:
             return
         self._items = self.samples.epoch(epoch, self.config)
-        lengths = np.array([len(self.collator.queries[q]) + len(self.collator.docs[d[0]]) for q, d, _ in self._items])
+        lengths = np.array(
+            [len(self.collator.queries[q]) + len(self.collator.docs[d[0]]) for q, d, _ in self._items]
+        )
         batches = length_grouped_batches(lengths, self.batch_size, self.config.seed, epoch)
         per_rank = len(batches) // self.world_size
         self._batches = batches[self.rank :: self.world_size][:per_rank]

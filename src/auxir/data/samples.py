@@ -83,13 +83,16 @@ def build_training_samples(
         pool = [
             s.doc_id
             for s in top
-            if grades.get(s.doc_id, 0) < config.min_relevance and (config.judged_negatives or s.doc_id not in grades)
+            if grades.get(s.doc_id, 0) < config.min_relevance
+            and (config.judged_negatives or s.doc_id not in grades)
         ]
         if not pool:
             samples.skipped_no_negative += 1
             continue
         if config.max_positives_per_query and len(positives) > config.max_positives_per_query:
-            positives = sorted(rng.choice(positives, size=config.max_positives_per_query, replace=False).tolist())
+            positives = sorted(
+                rng.choice(positives, size=config.max_positives_per_query, replace=False).tolist()
+            )
         samples.groups.extend(TrainGroup(qid, p, grades[p], pool) for p in positives)
     if samples.skipped_no_positive or samples.skipped_no_negative:
         log.warning(

@@ -93,7 +93,9 @@ class CrossEncoder(nn.Module):
 
     # ---- construction and persistence -------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, config: CrossEncoderConfig | None = None) -> CrossEncoder:
+    def from_pretrained(
+        cls, name_or_path: str | Path, config: CrossEncoderConfig | None = None
+    ) -> CrossEncoder:
         """Load an auxir checkpoint, or start a new reranker from any encoder (new heads start random)."""
         from transformers import AutoModelForSequenceClassification
 
@@ -110,7 +112,9 @@ class CrossEncoder(nn.Module):
         if stored and heads.exists():
             missing, unexpected = model.heads().load_state_dict(load_file(str(heads)), strict=False)
             if unexpected or [k for k in missing if not k.startswith("token_head._tied")]:
-                raise ValueError(f"{heads}: head weights do not match the config (missing {missing}, unexpected {unexpected})")
+                raise ValueError(
+                    f"{heads}: head weights do not match the config (missing {missing}, unexpected {unexpected})"
+                )
         return model
 
     def heads(self) -> nn.ModuleDict:
@@ -153,7 +157,13 @@ class CrossEncoder(nn.Module):
             doc_start = torch.full_like(packed.second_offset, packed.first_offset)
             query_start = packed.second_offset
         return PairInputs(
-            packed.input_ids, packed.attention_mask, packed.token_type_ids, query_start, doc_start, query_len, doc_len
+            packed.input_ids,
+            packed.attention_mask,
+            packed.token_type_ids,
+            query_start,
+            doc_start,
+            query_len,
+            doc_len,
         )
 
     def forward(self, inputs: PairInputs) -> CrossEncoderOutput:
@@ -165,7 +175,9 @@ class CrossEncoder(nn.Module):
         )
         hidden_states = out.hidden_states if self.scorer.needs_hidden_states else None
         query_mask, doc_mask = inputs.segment_masks() if self.scorer.needs_hidden_states else (None, None)
-        scores = self.scorer(out.logits.squeeze(-1), hidden_states, inputs.attention_mask, query_mask, doc_mask)
+        scores = self.scorer(
+            out.logits.squeeze(-1), hidden_states, inputs.attention_mask, query_mask, doc_mask
+        )
         return CrossEncoderOutput(scores=scores.float(), last_hidden_state=out.hidden_states[-1])
 
     def score(self, query, query_len, doc, doc_len) -> torch.Tensor:  # (n,)

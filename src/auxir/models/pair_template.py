@@ -85,7 +85,9 @@ class PairTemplate:
         input_ids = source.gather(1, index)  # (n, W)
         attention_mask = (pos < end).long()
         token_type_ids = torch.where(pos >= b_start, self.second_type, self.first_type) * attention_mask
-        return PackedPairs(input_ids, attention_mask, token_type_ids, first_offset=a_start, second_offset=b_start)
+        return PackedPairs(
+            input_ids, attention_mask, token_type_ids, first_offset=a_start, second_offset=b_start
+        )
 
 
 @dataclass

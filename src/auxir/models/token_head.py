@@ -23,7 +23,9 @@ class TokenHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(vocab_size))
         # A tied head must not register the embedding as its own parameter (it would be saved twice).
         self._tied = [tied_to] if tied_to is not None else None
-        self.weight = None if tied_to is not None else nn.Parameter(torch.randn(vocab_size, hidden_size) * 0.02)
+        self.weight = (
+            None if tied_to is not None else nn.Parameter(torch.randn(vocab_size, hidden_size) * 0.02)
+        )
 
     @property
     def decoder_weight(self) -> torch.Tensor:

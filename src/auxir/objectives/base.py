@@ -54,7 +54,9 @@ def build_objective(name: str, params: dict[str, Any] | None = None) -> Objectiv
     valid = {f.name for f in fields(cls.Params)}
     unknown = sorted(set(values) - valid)
     if unknown:
-        raise ValueError(f"objective {name!r} has no parameter(s) {unknown}; valid: {sorted(valid) or 'none'}")
+        raise ValueError(
+            f"objective {name!r} has no parameter(s) {unknown}; valid: {sorted(valid) or 'none'}"
+        )
     objective = cls(cls.Params(**values))
     objective.name = name
     return objective

@@ -28,7 +28,9 @@ from auxir.objectives.base import Objective, register_objective
 IGNORE = -100
 
 
-def choose_masked_positions(lengths: torch.Tensor, width: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+def choose_masked_positions(
+    lengths: torch.Tensor, width: int, count: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` distinct positions per row, uniform over ``[0, length)``: (n, count) positions and validity.
 
     Rows shorter than ``count`` get as many as they have; the rest are flagged invalid.
@@ -72,7 +74,9 @@ class MaskedTokenPrediction(Objective):
         target, target_len = (query, query_len) if self.params.target == "query" else (doc, doc_len)
         positions, valid = choose_masked_positions(target_len, target.shape[1], self.params.num_masked)
         labels = target.gather(1, positions).masked_fill(~valid, IGNORE)  # (B, k) original tokens
-        masked = target.scatter(1, positions, torch.where(valid, model.template.mask_id, target.gather(1, positions)))
+        masked = target.scatter(
+            1, positions, torch.where(valid, model.template.mask_id, target.gather(1, positions))
+        )
         if self.params.target == "query":
             query = masked
         else:

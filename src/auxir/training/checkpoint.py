@@ -54,7 +54,9 @@ def replace_dir(tmp: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def save_checkpoint(directory: Path, module: torch.nn.Module, optimizer, scheduler, state: TrainerState) -> None:
+def save_checkpoint(
+    directory: Path, module: torch.nn.Module, optimizer, scheduler, state: TrainerState
+) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:

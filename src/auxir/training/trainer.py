@@ -118,7 +118,13 @@ class Trainer:
         last = self.out / "checkpoint-last"
         if cfg.resume and last.exists():
             state = load_checkpoint(last, self.multitask, optimizer, scheduler)
-            log.info("resumed from %s at step %d (epoch %d, batch %d)", last, state.step, state.epoch, state.batch_in_epoch)
+            log.info(
+                "resumed from %s at step %d (epoch %d, batch %d)",
+                last,
+                state.step,
+                state.epoch,
+                state.batch_in_epoch,
+            )
         module: nn.Module = self.multitask
         if env.enabled:
             # Schedules and auxiliary heads leave some parameters unused at some steps.
@@ -198,15 +204,16 @@ class Trainer:
             batch = self.data.batch(state.epoch, state.batch_in_epoch).to(self.device)
             units += self.data.units(batch)
             sync = micro == cfg.grad_accumulation - 1 or not isinstance(module, DistributedDataParallel)
-            with (contextlib.nullcontext() if sync else module.no_sync()), torch.autocast(
-                self.device.type, dtype=torch.bfloat16, enabled=self.bf16
+            with (
+                contextlib.nullcontext() if sync else module.no_sync(),
+                torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16),
             ):
                 loss, components = module(batch, state.step)
             if not torch.isfinite(loss):
                 bad = [k for k, v in components.items() if not torch.isfinite(v)] or ["(weighted total)"]
                 raise TrainingDivergedError(
                     f"step {state.step + 1}: loss component {', '.join(bad)} is "
-                    f"{[float(components[k]) if k in components else float(loss) for k in bad]}; "
+                    f"{[float(components[k].detach()) if k in components else float(loss.detach()) for k in bad]}; "
                     f"the last good checkpoint is {self.out / 'checkpoint-last'}"
                 )
             (loss / cfg.grad_accumulation).backward()
@@ -224,7 +231,11 @@ class Trainer:
         return out
 
     def _log(self, state, running, scheduler, log_file, writer, progress) -> dict:
-        steps = self.config.log_every if state.step % self.config.log_every == 0 else state.step % self.config.log_every
+        steps = (
+            self.config.log_every
+            if state.step % self.config.log_every == 0
+            else state.step % self.config.log_every
+        )
         record = {"step": state.step, "epoch": state.epoch, "lr": scheduler.get_last_lr()[0]}
         record.update({k: v / steps for k, v in running.items()})
         record.update(self.multitask.weighting.log_values())

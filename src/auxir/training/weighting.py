@@ -57,7 +57,9 @@ class UncertaintyWeighting(nn.Module):
         super().__init__()
         self.schedules = schedules
         self.names = list(schedules)
-        self.log_sigma2 = nn.Parameter(torch.full((len(self.names),), float(torch.log(torch.tensor(init_sigma2)))))
+        self.log_sigma2 = nn.Parameter(
+            torch.full((len(self.names),), float(torch.log(torch.tensor(init_sigma2))))
+        )
 
     def forward(self, components: dict[str, torch.Tensor], step: int) -> torch.Tensor:
         total = []

@@ -41,7 +41,9 @@ class Scorer(nn.Module):
         raise NotImplementedError
 
 
-def build_scorer(name: str, hidden_size: int, num_layers: int, params: dict[str, Any] | None = None) -> Scorer:
+def build_scorer(
+    name: str, hidden_size: int, num_layers: int, params: dict[str, Any] | None = None
+) -> Scorer:
     if name not in SCORERS:
         raise ValueError(f"unknown scorer {name!r}; valid scorers: {', '.join(sorted(SCORERS))}")
     return SCORERS[name](hidden_size=hidden_size, num_layers=num_layers, **(params or {}))
