@@ -60,7 +60,8 @@ def main() -> None:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/results/sjtf")
     for name in ("scifact.json", "scifact-decoder-diagnostics.json", "cranfield-vaswani-cv.json"):
         print(f"### {name}\n\n{summary_tables(folder / name)}")
-    print(f"### nfcorpus-records.jsonl\n\n{records_table(folder / 'nfcorpus-records.jsonl')}\n")
+    for name in ("nfcorpus-records.jsonl", "nfcorpus-records-h100.jsonl"):
+        print(f"### {name}\n\n{records_table(folder / name)}\n")
 
 
 if __name__ == "__main__":

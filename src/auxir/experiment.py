@@ -190,9 +190,7 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     )
     seconds = time.perf_counter() - started
     run_path = out / "reranked.trec"
-    first = evaluate(
-        [s for s in test_run if s.query_id in by_split["test"]], split.test_qrels, ev.metrics, rel=ev.rel
-    ).aggregate
+    first = evaluate(test_run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
     second = evaluate(reranked.run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
     result = ExperimentResult(
         recipe=recipe.name,
