@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from pathlib import Path
 
 from auxir.data.dataset import Dataset
-from auxir.data.docstore import JsonlDocStore
+from auxir.data.docstore import JsonlDocStore, parse_beir_record
 from auxir.data.errors import DataFormatError
 from auxir.data.records import Query
 from auxir.data.trec import iter_lines, read_qrels
@@ -29,38 +28,11 @@ def read_queries_jsonl(path: str | Path) -> dict[str, Query]:
     queries: dict[str, Query] = {}
     empty: list[str] = []
     for line_no, text in iter_lines(path):
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataFormatError(
-                path, line_no, "a JSON object", f"{err.msg} at column {err.colno}"
-            ) from None
-        if not isinstance(record, dict):
-            raise DataFormatError(path, line_no, "a JSON object", type(record).__name__)
-        missing = [key for key in ("_id", "text") if key not in record]
-        if missing:
-            raise DataFormatError(
-                path,
-                line_no,
-                'fields "_id" and "text"',
-                f"no {', '.join(repr(k) for k in missing)} (keys: {sorted(record)})",
-            )
-        query_id, query_text = record["_id"], record["text"]
-        if isinstance(query_id, int) and not isinstance(query_id, bool):
-            query_id = str(query_id)
-        if not isinstance(query_id, str) or not query_id:
-            raise DataFormatError(path, line_no, 'a non-empty string "_id"', repr(record["_id"]))
-        if not isinstance(query_text, str):
-            raise DataFormatError(
-                path, line_no, f'a string "text" for query {query_id!r}', type(query_text).__name__
-            )
+        query_id, record = parse_beir_record(text, path, line_no, "query")
+        query_text = record["text"]
         if query_id in queries:
             raise DataFormatError(path, line_no, "unique query ids", f"{query_id!r} again")
         metadata = record.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise DataFormatError(
-                path, line_no, f'an object "metadata" for query {query_id!r}', type(metadata).__name__
-            )
         extra = {key: value for key, value in record.items() if key not in ("_id", "text", "metadata")}
         if not query_text.strip():
             empty.append(query_id)

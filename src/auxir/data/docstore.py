@@ -58,13 +58,9 @@ def cache_dir() -> Path:
     return Path(base) / "auxir"
 
 
-def parse_doc_line(raw: bytes, path: str | Path, line_no: int | None) -> Doc:
-    """One BEIR corpus line -> :class:`Doc`. ``_id`` and ``text`` are required; ``title`` defaults to ``""``.
-
-    Keys other than ``_id``/``title``/``text``/``metadata`` are kept in ``metadata`` rather than dropped.
-    Integer ids are accepted and turned into strings (some exports write them unquoted).
-    """
-    text = decode_line(raw, path, line_no)
+def parse_beir_record(text: str, path: str | Path, line_no: int | None, kind: str) -> tuple[str, dict]:
+    """One BEIR JSON line (corpus or queries) -> (id, record), checking the fields both files share:
+    a JSON object with a non-empty ``_id`` (integers become strings), a ``text`` and an object ``metadata``."""
     try:
         record = json.loads(text)
     except json.JSONDecodeError as err:
@@ -82,21 +78,35 @@ def parse_doc_line(raw: bytes, path: str | Path, line_no: int | None) -> Doc:
             'fields "_id" and "text"',
             f"no {', '.join(repr(k) for k in missing)} (keys: {sorted(record)})",
         )
-    doc_id = record["_id"]
-    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
-        doc_id = str(doc_id)
-    if not isinstance(doc_id, str) or not doc_id:
+    record_id = record["_id"]
+    if isinstance(record_id, int) and not isinstance(record_id, bool):
+        record_id = str(record_id)
+    if not isinstance(record_id, str) or not record_id:
         raise DataFormatError(path, line_no, 'a non-empty string "_id"', repr(record["_id"]))
-    for key in ("text", "title"):
-        if not isinstance(record.get(key, ""), str):
-            raise DataFormatError(
-                path, line_no, f'a string "{key}" for doc {doc_id!r}', type(record[key]).__name__
-            )
-    metadata = record.get("metadata") or {}
-    if not isinstance(metadata, dict):
+    if not isinstance(record["text"], str):
         raise DataFormatError(
-            path, line_no, f'an object "metadata" for doc {doc_id!r}', type(metadata).__name__
+            path, line_no, f'a string "text" for {kind} {record_id!r}', type(record["text"]).__name__
         )
+    if not isinstance(record.get("metadata") or {}, dict):
+        raise DataFormatError(
+            path, line_no, f'an object "metadata" for {kind} {record_id!r}', type(record["metadata"]).__name__
+        )
+    return record_id, record
+
+
+def parse_doc_line(raw: bytes, path: str | Path, line_no: int | None) -> Doc:
+    """One BEIR corpus line -> :class:`Doc`. ``_id`` and ``text`` are required; ``title`` defaults to ``""``.
+
+    Keys other than ``_id``/``title``/``text``/``metadata`` are kept in ``metadata`` rather than dropped.
+    Integer ids are accepted and turned into strings (some exports write them unquoted).
+    """
+    text = decode_line(raw, path, line_no)
+    doc_id, record = parse_beir_record(text, path, line_no, "doc")
+    if not isinstance(record.get("title", ""), str):
+        raise DataFormatError(
+            path, line_no, f'a string "title" for doc {doc_id!r}', type(record["title"]).__name__
+        )
+    metadata = record.get("metadata") or {}
     extra = {key: value for key, value in record.items() if key not in _RESERVED}
     if extra:
         metadata = {**metadata, **extra}
