@@ -183,3 +183,57 @@ def test_cls_model_loads_in_sentence_transformers(tiny_bert, tmp_path):
     with torch.no_grad():
         ours = model.backbone(**enc).logits.squeeze(-1)
     assert torch.allclose(torch.as_tensor(predicted).float(), ours, atol=1e-5)
+
+
+class FixedBatches:
+    """A batch source that serves the given batches in order (the trainer accepts any BatchSource)."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def num_batches(self, epoch):
+        return len(self.batches)
+
+    def batch(self, epoch, index):
+        return self.batches[index]
+
+    def units(self, batch):
+        return batch.docs.shape[0] * batch.docs.shape[1]
+
+
+def test_gradient_accumulation_equals_one_large_batch(tiny_bert, tmp_path):
+    from .helpers import GROUPS
+
+    groups = GROUPS + [("q1", ["p1", "n3"], [1, 0])]
+    weights, losses = [], []
+    for accumulation, sizes in ((1, [4]), (2, [2, 2])):
+        model = tiny_cross_encoder(tiny_bert)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0  # the two runs must compute the same function
+        batches, start = [], 0
+        for size in sizes:
+            batches.append(tiny_batch(model, groups[start : start + size]))
+            start += size
+        cfg = TrainingConfig(
+            output_dir=str(tmp_path / f"acc{accumulation}"),
+            max_steps=1,
+            grad_accumulation=accumulation,
+            progress=False,
+            learning_rate=1e-3,
+            max_grad_norm=None,
+            warmup_ratio=0.0,
+        )
+        Trainer(
+            model,
+            {"pairwise_hinge": build_objective("pairwise_hinge")},
+            {"pairwise_hinge": ComponentSchedule()},
+            FixedBatches(batches),
+            cfg,
+        ).train()
+        weights.append(model.backbone.bert.encoder.layer[1].output.dense.weight.detach().clone())
+        losses.append(log_records(tmp_path / f"acc{accumulation}")[0]["loss"])
+    # Adam's first step is invariant to the gradient's scale, so the weights check which examples were
+    # summed; the logged loss checks the 1/accumulation scaling.
+    assert torch.allclose(weights[0], weights[1], atol=1e-6)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
