@@ -9,8 +9,6 @@ through ``save_pretrained``/``from_pretrained``.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from auxir.io import atomic_directory
 from auxir.models.hf import load_tokenizer_and_model, resolve_model_name
 from auxir.models.pair_template import PairTemplate
 from auxir.models.scorers import build_scorer
@@ -122,10 +121,7 @@ class CrossEncoder(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write the checkpoint into a temporary folder and move it into place only once complete."""
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with atomic_directory(directory) as tmp:
             self.backbone.config.auxir = asdict(self.config)
             self.backbone.config.architectures = [type(self.backbone).__name__]
             self.backbone.save_pretrained(tmp, safe_serialization=True)
@@ -133,17 +129,6 @@ class CrossEncoder(nn.Module):
             state = {k: v.detach().contiguous().cpu() for k, v in self.heads().state_dict().items()}
             save_file(state, str(tmp / HEADS_FILE))
             (tmp / "auxir.json").write_text(json.dumps({"format": "auxir-cross-encoder", "version": 1}))
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                directory.rename(old)
-                tmp.rename(directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     # ---- forward ----------------------------------------------------------------------------------
     def pack(self, query, query_len, doc, doc_len) -> PairInputs:

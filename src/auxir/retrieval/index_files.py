@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from auxir.io import atomic_directory as io_atomic_directory
 from auxir.io import atomic_write
 
 MANIFEST_NAME = "auxir_index.json"
@@ -29,9 +26,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield an empty temporary directory; on success it replaces ``path``.
 
     An existing ``path`` is replaced only if it is empty or holds an auxir manifest (so a mistyped
-    ``--out .`` never deletes a user's files). The old directory is moved aside before the new one
-    is renamed into place and deleted afterwards; on failure the temporary directory is removed and
-    ``path`` is left as it was.
+    ``--out .`` never deletes a user's files); the writing itself is :func:`auxir.io.atomic_directory`.
     """
     path = Path(path)
     if path.exists():
@@ -42,27 +37,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
                 f"{path}: refusing to replace a non-empty directory that is not an auxir index "
                 f"(no {MANIFEST_NAME}); choose another output directory"
             )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; an index is as shareable as any new directory
-    try:
+    with io_atomic_directory(path) as tmp:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_manifest(directory: str | Path, kind: str, config: dict[str, Any], **extra: Any) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
+
+from auxir.io import atomic_directory
 
 
 @dataclass
@@ -44,32 +44,16 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def replace_dir(tmp: Path, target: Path) -> None:
-    """Move a finished folder over ``target``, keeping the old one until the new one is in place."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def save_checkpoint(
     directory: Path, module: torch.nn.Module, optimizer, scheduler, state: TrainerState
 ) -> None:
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_directory(directory) as tmp:
         save_model(module, str(tmp / "state.safetensors"))
         torch.save(
             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
             tmp / "optimizer.pt",
         )
         (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=2))
-        replace_dir(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def load_checkpoint(directory: Path, module: torch.nn.Module, optimizer, scheduler) -> TrainerState:
