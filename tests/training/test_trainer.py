@@ -237,3 +237,13 @@ def test_gradient_accumulation_equals_one_large_batch(tiny_bert, tmp_path):
     # summed; the logged loss checks the 1/accumulation scaling.
     assert torch.allclose(weights[0], weights[1], atol=1e-6)
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_a_new_run_ignores_a_stale_best_folder_and_starts_a_new_log(tiny_bert, tmp_path):
+    (tmp_path / "best").mkdir()
+    (tmp_path / "train_log.jsonl").write_text('{"step": 99}\n')
+    result = make_trainer(
+        tiny_cross_encoder(tiny_bert), tmp_path, {"pairwise_hinge": 1.0}, max_steps=2
+    ).train()
+    assert result.best_dir is None  # no validation in this run chose it
+    assert [r["step"] for r in log_records(tmp_path)] == [1, 2]

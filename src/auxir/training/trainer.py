@@ -134,12 +134,14 @@ class Trainer:
                 find_unused_parameters=True,
             )
         self.out.mkdir(parents=True, exist_ok=True)
-        log_file = (self.out / "train_log.jsonl").open("a") if env.is_main else None
+        # A resumed run continues its log; a new run in the same folder starts a new one.
+        log_mode = "a" if state.step > 0 else "w"
+        log_file = (self.out / "train_log.jsonl").open(log_mode) if env.is_main else None
         writer = _tensorboard(self.out) if env.is_main else None
         progress = _progress(total, state.step, cfg.progress and env.is_main)
         history: list[dict] = []
         units, started = 0, time.perf_counter()
-        self._evaluated_at, self._side_seconds = -1, 0.0
+        self._evaluated_at, self._saved_at, self._side_seconds = -1, -1, 0.0
         running: dict[str, float] = {}
         module.train()
         try:
@@ -172,7 +174,8 @@ class Trainer:
                         self._save(last, optimizer, scheduler, state)
             if self._evaluated_at != state.step:
                 self._evaluate(state, history, log_file)
-            self._save(last, optimizer, scheduler, state)
+            if self._saved_at != state.step:
+                self._save(last, optimizer, scheduler, state)
         finally:
             progress.close()
             if log_file:
@@ -184,7 +187,8 @@ class Trainer:
         if env.is_main:
             self.model.save_pretrained(model_dir)
         barrier(env)  # the other processes may read model/ and best/ next
-        best = self.out / "best" if (self.out / "best").exists() else None
+        # Only this run's validation (or the resumed run's) chose a best model; ignore a stale folder.
+        best = self.out / "best" if state.best_step is not None and (self.out / "best").exists() else None
         return TrainResult(
             steps=state.step,
             seconds=seconds,
@@ -273,6 +277,7 @@ class Trainer:
         self._side_seconds += time.perf_counter() - started
 
     def _save(self, path: Path, optimizer, scheduler, state: TrainerState) -> None:
+        self._saved_at = state.step
         started = time.perf_counter()
         if self.env.is_main:
             save_checkpoint(path, self.multitask, optimizer, scheduler, state)
