@@ -43,15 +43,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from auxir.data.dataset import load_dataset
     from auxir.data.trec import read_run
     from auxir.evaluation.compare import compare
+    from auxir.evaluation.folds import make_folds, save_folds
     from auxir.experiment import run_experiment
     from auxir.recipe import load_recipe
 
     full = args.full or torch.cuda.is_available()
     out = Path(args.out)
     started = time.perf_counter()
-    common = [
+    ds = load_dataset(args.data)
+    eval_split = next((s for s in ("test", "dev") if s in ds.splits), ds.splits[-1] if ds.splits else None)
+    if eval_split is None:
+        raise ValueError(f"{args.data}: no qrels split to train and evaluate on")
+    split_overrides = [f"data.eval_split={eval_split}"]
+    if "train" not in ds.splits:
+        # No training split (Cranfield, Vaswani, ...): train on folds of the judged queries, test on fold 0.
+        folds = make_folds(sorted(ds.queries_for(eval_split)), k=5, seed=args.seed)
+        save_folds(out / "folds.json", folds, {"dataset": args.data, "split": eval_split})
+        split_overrides += [f"data.folds={out / 'folds.json'}", "data.fold=0"]
+        print(f"{args.data} has no train split: 5-fold cross-validation over '{eval_split}', fold 0 shown")
+    common = split_overrides + [
         f"data.dataset={args.data}",
         f"model={args.model}",
         f"training.seed={args.seed}",
@@ -67,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
     first = results["monobert"]
     test_queries = {s.query_id for s in read_run(first.run_path)}
     bm25 = [s for s in read_run(first.first_stage_path) if s.query_id in test_queries]
-    from auxir.data.dataset import load_dataset
-
-    qrels = load_dataset(args.data).qrels(recipe.data.eval_split)
+    qrels = ds.qrels(recipe.data.eval_split)
     runs = {
         "BM25": bm25,
         "reranker": read_run(first.run_path),
