@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,3 +15,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available: {SHARED_DATA} does not exist")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def auxir_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Doc-store indexes written by any test go to a temporary cache, never into ~/.cache/auxir."""
+    path = tmp_path_factory.mktemp("auxir-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUXIR_CACHE", str(path))
+        yield path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,6 @@ DOCS = [
     Doc("d5", "a gene mutation in the cell causes cancer", "Genes"),
     Doc("d6", "the drug trial lowered blood pressure in each patient", "Trials"),
 ]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def auxir_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Doc-store indexes of the CLI tests go to a temporary cache, never into ~/.cache/auxir."""
-    path = tmp_path_factory.mktemp("auxir-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AUXIR_CACHE", str(path))
-        yield path
 
 
 @pytest.fixture(scope="session")

@@ -73,8 +73,3 @@ def tiny_beir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{r}" for q, d, r in rows]
         (path / "qrels" / f"{name}.tsv").write_text("\n".join(lines) + "\n")
     return path
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUXIR_CACHE", str(tmp_path / "cache"))
