@@ -47,12 +47,24 @@ def rerank(
     device: str | torch.device | None = None,
     bf16: bool | None = None,
     caches: tuple[TokenCache, TokenCache] | None = None,
+    keep_tail: bool = True,
 ) -> RerankResult:
-    """Scores of ``model`` for each query's top ``top_k`` documents of ``run``; the rest are dropped."""
+    """Scores of ``model`` for each query's top ``top_k`` documents of ``run``, then (``keep_tail``) the rest.
+
+    Dropping the documents below ``top_k`` would cut recall at depths beyond ``top_k`` (R@1000 of a run of
+    1000). So by default they follow the reranked ones in their first-stage order (score descending, ties by
+    doc id descending, as :func:`group_by_query`): the i-th of them (from 0) scores
+    ``lowest - 1 - i``, where ``lowest`` is the query's lowest reranked score, so every tail score is finite,
+    below all reranked ones, and strictly decreasing. ``keep_tail=False`` returns the top ``top_k`` only.
+    ``pairs`` counts the scored pairs, never the tail.
+    """
+    if top_k < 1:
+        raise ValueError(f"rerank: top_k must be ≥ 1, got {top_k}")
     device = torch.device(device) if device else next(model.parameters()).device
     bf16 = device.type == "cuda" if bf16 is None else bf16
     text_of_query = query_text.__getitem__ if isinstance(query_text, Mapping) else query_text
-    pairs = [(qid, s.doc_id) for qid, ranked in group_by_query(run).items() for s in ranked[:top_k]]
+    groups = group_by_query(run)
+    pairs = [(qid, s.doc_id) for qid, ranked in groups.items() for s in ranked[:top_k]]
     if not pairs:
         return RerankResult([], 0, 0.0)
     queries, docs = caches or token_caches(model)
@@ -79,7 +91,23 @@ def rerank(
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
     model.train(was_training)
-    values = scores.tolist()
-    return RerankResult(
-        run=[ScoredDoc(q, d, s) for (q, d), s in zip(pairs, values)], pairs=len(pairs), seconds=seconds
-    )
+    reranked = [ScoredDoc(q, d, s) for (q, d), s in zip(pairs, scores.tolist())]
+    if keep_tail:
+        reranked = with_tail(reranked, groups, top_k)
+    return RerankResult(run=reranked, pairs=len(pairs), seconds=seconds)
+
+
+def with_tail(reranked: list[ScoredDoc], groups: dict[str, list[ScoredDoc]], top_k: int) -> list[ScoredDoc]:
+    """Each query's reranked documents followed by its first-stage documents below ``top_k`` (see :func:`rerank`).
+
+    ``reranked`` holds each query's top ``top_k`` of ``groups`` in the same query order, as ``rerank`` builds it.
+    """
+    out: list[ScoredDoc] = []
+    start = 0
+    for qid, ranked in groups.items():
+        head = reranked[start : start + min(top_k, len(ranked))]
+        start += len(head)
+        lowest = min(s.score for s in head)
+        out += head
+        out += [ScoredDoc(qid, s.doc_id, lowest - 1.0 - i) for i, s in enumerate(ranked[top_k:])]
+    return out

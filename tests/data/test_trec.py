@@ -116,6 +116,17 @@ def test_run_non_numeric_rank(tmp_path: Path) -> None:
         read_run(path)
 
 
+def test_run_duplicate_pair_names_both_lines(tmp_path: Path) -> None:
+    # The same document under another query is fine; the same pair again is not (blank lines still count).
+    text = "q1 Q0 d1 1 3.0 sys\nq2 Q0 d3 1 2.0 sys\n\nq1 Q0 d3 2 1.0 sys\nq1 Q0 d3 3 0.5 sys\n"
+    path = write(tmp_path / "run.trec", text)
+    with pytest.raises(DataFormatError) as info:
+        read_run(path)
+    assert info.value.path == str(path) and info.value.line == 5
+    assert "query 'q1' doc 'd3' already at line 4" in str(info.value)
+    assert str(info.value).startswith(f"{path}, line 5: expected each (query, document) pair once")
+
+
 def test_write_run_groups_sorts_ranks_and_breaks_ties(tmp_path: Path) -> None:
     scored = [
         ScoredDoc("q2", "x", 1.0),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from auxir.objectives import build_objective
-from auxir.objectives.masked_token_prediction import choose_masked_positions
+from auxir.data.collate import GroupBatch, GroupCollator
+from auxir.data.token_cache import TokenCache
+from auxir.objectives import OBJECTIVES, build_objective, masked_token_prediction
+from auxir.objectives.masked_token_prediction import MaskedTokenPrediction, choose_masked_positions
 
 from .helpers import tiny_batch, tiny_cross_encoder
 
@@ -118,3 +120,93 @@ def test_num_masked_picks_distinct_positions():
     pos, valid = choose_masked_positions(torch.tensor([6, 2]), 6, 3)
     assert len(set(pos[0].tolist())) == 3 and valid[0].all()
     assert valid[1].tolist() == [True, True, False]
+
+
+# -- empty target segments (e.g. Cranfield doc 995: empty, yet judged relevant) ---------------------------
+MASKED = sorted(name for name, (cls, _) in OBJECTIVES.items() if cls is MaskedTokenPrediction)
+ORDERS = ["query_first", "doc_first"]
+EMPTY_QUERIES = {
+    "short": "gene",
+    "mid": "cat kitten purr",
+    "long": "bank loan interest rate credit money the a",
+    "long2": "tree forest leaf green branch root the a",
+    "empty": "",
+}
+EMPTY_DOCS = {
+    "pos": "the cat is a kitten with fur and purr of mouse",
+    "neg": "green tree leaf",
+    "long": " ".join(["sea fish swim wave salt boat star planet orbit light"] * 2),
+    "long2": " ".join(["dog dogs puppy bark leash bone gene mutation cell dna"] * 2),
+    "empty": "",
+}
+
+
+def empty_target_batch(model, name: str, context: str = "long", whole: bool = False) -> GroupBatch:
+    """Two ordinary groups and one whose target segment is empty (all three with ``whole``).
+
+    The empty row gets the longest context, the others long targets: the shape where an arbitrary
+    position of the empty row, offset by its context, points past the packed width.
+    """
+    if OBJECTIVES[name][1]["target"] == "query":
+        groups = [("long", ["pos", "neg"], [1, 0]), ("mid", ["neg", "pos"], [1, 0])]
+        groups += [("empty", [context, context], [1, 0])]
+        if whole:
+            groups = [("empty", ds, labels) for _, ds, labels in groups]
+    else:
+        groups = [("short", ["long", "neg"], [1, 0]), ("mid", ["pos", "neg"], [1, 0])]
+        groups += [(context, ["empty", "neg"], [1, 0])]
+        if whole:
+            groups = [(q, ["empty", *ds[1:]], labels) for q, ds, labels in groups]
+    queries = TokenCache(model.tokenizer, model.config.max_query_length)
+    docs = TokenCache(model.tokenizer, 32)
+    queries.add(EMPTY_QUERIES, EMPTY_QUERIES.__getitem__)
+    docs.add(EMPTY_DOCS, EMPTY_DOCS.__getitem__)
+    return GroupCollator(queries, docs, model.template.pad_id)(groups)
+
+
+def worst_case_positions(monkeypatch) -> None:
+    """Invalid positions are arbitrary by contract; put them on the target's last column, the farthest."""
+    real = masked_token_prediction.choose_masked_positions
+
+    def choose(lengths, width, count):
+        positions, valid = real(lengths, width, count)
+        return positions.masked_fill(~valid, width - 1), valid
+
+    monkeypatch.setattr(masked_token_prediction, "choose_masked_positions", choose)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("name", MASKED)
+@pytest.mark.parametrize("whole", [False, True], ids=["one_row", "whole_batch"])
+@pytest.mark.parametrize("worst", [False, True], ids=["drawn", "worst"])
+def test_empty_target_gives_a_finite_loss_with_a_gradient(tiny_bert, monkeypatch, name, order, whole, worst):
+    if worst:
+        worst_case_positions(monkeypatch)
+    model = tiny_cross_encoder(tiny_bert, segment_order=order)
+    batch = empty_target_batch(model, name, whole=whole)
+    for seed in range(8):  # the positions drawn for an empty row are arbitrary: try several
+        model.zero_grad()
+        torch.manual_seed(seed)
+        loss = build_objective(name)(model, batch)
+        assert torch.isfinite(loss) and loss.requires_grad
+        loss.backward()  # the graph is kept even when nothing is maskable (DDP waits for every gradient)
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
+        if whole:
+            assert loss.item() == 0.0
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("name", MASKED)
+def test_empty_target_row_contributes_nothing(tiny_bert, monkeypatch, name, order):
+    """Changing the empty row's context (same length, so same shapes and random draws) leaves the loss alone."""
+    worst_case_positions(monkeypatch)
+    model = tiny_cross_encoder(tiny_bert, segment_order=order)
+    for seed in range(4):
+        losses = []
+        for context in ("long", "long2"):
+            spy = Spy(model)
+            torch.manual_seed(seed)
+            losses.append(build_objective(name)(spy, empty_target_batch(model, name, context)).item())
+            assert not (spy.packed.input_ids[2] == model.template.mask_id).any(), "nothing to mask there"
+        assert losses[0] == pytest.approx(losses[1], rel=1e-6)

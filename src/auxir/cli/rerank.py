@@ -1,5 +1,8 @@
 """``auxir rerank``: rescore a run's top-k with a trained cross-encoder and write a new run.
 
+The documents below the top-k follow the reranked ones in their first-stage order (so recall at depths past
+k is kept); ``--drop-tail`` writes the top-k only.
+
 auxir rerank --model outputs/sjtf/best --run bm25.trec --dataset ../shared/data/scifact --top-k 100 --out reranked.trec
 """
 
@@ -14,6 +17,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run", required=True, help="the first-stage TREC run")
     parser.add_argument("--dataset", required=True, help="BEIR directory or irds:<id> holding the texts")
     parser.add_argument("--top-k", type=int, default=100, help="documents reranked per query")
+    parser.add_argument(
+        "--drop-tail",
+        action="store_true",
+        help="write only the reranked top-k (default: the rest follow, in first-stage order)",
+    )
     parser.add_argument("--out", required=True, help="the new TREC run (written atomically)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
@@ -47,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         batch_size=args.batch_size,
         device=device,
+        keep_tail=not args.drop_tail,
     )
     write_run(args.out, result.run, tag=args.tag)
     print(f"reranked {result.pairs} pairs in {result.seconds:.1f} s → {args.out}")

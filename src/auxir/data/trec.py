@@ -140,14 +140,24 @@ def read_run(path: str | Path) -> list[ScoredDoc]:
     """Read a TREC run (``qid Q0 docid rank score tag``), keeping the file's order.
 
     The rank column is checked to be an integer but not kept: scores carry the order, and evaluation tools
-    (trec_eval, ir_measures) re-sort by score anyway.
+    (trec_eval, ir_measures) re-sort by score anyway. A (query, document) pair listed twice is an error:
+    tools disagree on it (count it twice, or keep one of the scores silently), so no result would be trusted.
     """
     scored: list[ScoredDoc] = []
+    first_line: dict[tuple[str, str], int] = {}
     for line_no, text in iter_lines(path):
         fields = text.split()
         if len(fields) != 6:
             raise DataFormatError(
                 path, line_no, "6 columns 'qid Q0 docid rank score tag'", f"{len(fields)} columns: {text!r}"
+            )
+        seen = first_line.setdefault((fields[0], fields[2]), line_no)
+        if seen != line_no:
+            raise DataFormatError(
+                path,
+                line_no,
+                "each (query, document) pair once",
+                f"query {fields[0]!r} doc {fields[2]!r} already at line {seen}",
             )
         _parse_int(fields[3], path, line_no, "rank")
         scored.append(ScoredDoc(fields[0], fields[2], _parse_float(fields[4], path, line_no, "score")))

@@ -33,7 +33,8 @@ def choose_masked_positions(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` distinct positions per row, uniform over ``[0, length)``: (n, count) positions and validity.
 
-    Rows shorter than ``count`` get as many as they have; the rest are flagged invalid.
+    Rows shorter than ``count`` get as many as they have; the rest are flagged invalid, and their positions
+    are arbitrary (distinct and inside ``[0, width)``, nothing more): callers must not read through them.
     """
     n = lengths.shape[0]
     noise = torch.rand(n, width, device=lengths.device)  # uniform keys → a uniform random subset
@@ -85,7 +86,10 @@ class MaskedTokenPrediction(Objective):
         inputs = model.pack(query, query_len, doc, doc_len)
         hidden = model(inputs).last_hidden_state  # (B, W, H)
         start = inputs.query_start if self.params.target == "query" else inputs.doc_start  # (B, 1)
-        where = start + positions  # (B, k) positions in the packed input
+        # Invalid positions (a row with fewer than num_masked tokens, e.g. an empty document) are arbitrary,
+        # and past an empty second segment they point beyond the packed width: read position 0 instead.
+        # Their labels are IGNORE, so they add nothing to the loss, yet the graph stays whole for DDP.
+        where = torch.where(valid, start + positions, 0)  # (B, k) positions in the packed input
         picked = hidden.gather(1, where.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # (B, k, H)
         logits = model.token_head(picked).float()  # (B, k, V)
         if not (labels != IGNORE).any():
