@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "encode": "auxir.cli.encode",
     "evaluate": "auxir.cli.evaluate",
     "compare": "auxir.cli.compare",
+    "fuse": "auxir.cli.fuse",
     "folds": "auxir.cli.folds",
     "train": "auxir.cli.train",
     "rerank": "auxir.cli.rerank",
