@@ -22,6 +22,7 @@ from auxir.data.records import Qrel, ScoredDoc
 from auxir.data.samples import build_training_samples
 from auxir.data.trec import read_run, write_run
 from auxir.evaluation.folds import load_folds
+from auxir.evaluation.fusion import FusionChoice, choose_weight, fuse
 from auxir.evaluation.metrics import evaluate
 from auxir.io import atomic_write
 from auxir.models.cross_encoder import CrossEncoder
@@ -54,6 +55,9 @@ class ExperimentResult:
     first_stage_path: Path
     rerank_seconds: float
     rerank_pairs: int
+    fused: dict[str, float] | None = None  # reranker ⊕ first stage, weight chosen on validation
+    fusion: FusionChoice | None = None
+    fused_path: Path | None = None
 
 
 def split_queries(ds: Dataset, recipe: Recipe) -> QuerySplit:
@@ -192,6 +196,29 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     run_path = out / "reranked.trec"
     first = evaluate(test_run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
     second = evaluate(reranked.run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
+    fusion, fused_run, fused = None, None, None
+    if ev.fusion != "none" and valid_run:
+        # The weight is chosen on the validation queries with the model that is evaluated, never on test.
+        valid_reranked = rerank(
+            model,
+            valid_run,
+            query_text,
+            doc_text,
+            recipe.data.rerank_top_k,
+            ev.batch_size,
+            caches=(query_cache, doc_cache),
+        ).run
+        fusion = choose_weight(
+            valid_reranked, valid_run, split.train_qrels, ev.valid_metric, ev.fusion, rel=ev.rel
+        )
+        fused_run = fuse(reranked.run, test_run, fusion.weight, ev.fusion)
+        fused = evaluate(fused_run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
+        log.info(
+            "fusion: weight %.2f on the reranker (validation %s %.4f)",
+            fusion.weight,
+            fusion.metric,
+            fusion.value,
+        )
     result = ExperimentResult(
         recipe=recipe.name,
         first_stage=first,
@@ -201,9 +228,14 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         first_stage_path=first_stage_path,
         rerank_seconds=seconds,
         rerank_pairs=reranked.pairs,
+        fused=fused,
+        fusion=fusion,
+        fused_path=out / "fused.trec" if fused_run else None,
     )
     if env.is_main:
         write_run(run_path, reranked.run, tag=recipe.name)
+        if fused_run:
+            write_run(out / "fused.trec", fused_run, tag=f"{recipe.name}-fused")
         summary = {
             "recipe": recipe.name,
             "first_stage": first,
@@ -215,6 +247,8 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
             "best_step": train_result.best_step,
             "rerank_seconds": seconds,
             "rerank_pairs": reranked.pairs,
+            "fused": fused,
+            "fusion": asdict(fusion) if fusion else None,
         }
         with atomic_write(out / "metrics.json") as f:
             json.dump(summary, f, indent=2)

@@ -12,7 +12,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -49,6 +49,9 @@ class EvaluationConfig:
     rel: int | None = None
     valid_metric: str = "nDCG@10"
     batch_size: int = 64
+    # Interpolate reranker and first-stage scores, normalised per query, with the weight that is best on
+    # the validation queries; reported beside the pure reranker ("none": no fusion).
+    fusion: Literal["minmax", "zscore", "none"] = "minmax"
 
 
 @dataclass

@@ -39,13 +39,19 @@ def test_experiment_writes_runs_and_metrics(tiny_bert, tiny_beir, tmp_path):
     qrels = load_dataset(str(tiny_beir)).qrels("test")
     reranked = read_run(tmp_path / "reranked.trec")
     assert {s.query_id for s in reranked} == {q.query_id for q in qrels}
-    assert max(sum(1 for s in reranked if s.query_id == q) for q in {s.query_id for s in reranked}) == 5
+    bm25_docs = {(s.query_id, s.doc_id) for s in read_run(tmp_path / "first_stage.trec")}
+    assert {(s.query_id, s.doc_id) for s in reranked} <= bm25_docs  # the tail below top-k is kept
+    assert max(sum(1 for s in reranked if s.query_id == q) for q in {s.query_id for s in reranked}) > 5
     assert result.reranked == pytest.approx(evaluate(reranked, qrels, recipe.evaluation.metrics).aggregate)
     bm25 = [s for s in read_run(tmp_path / "first_stage.trec") if s.query_id in {q.query_id for q in qrels}]
     assert result.first_stage == pytest.approx(evaluate(bm25, qrels, recipe.evaluation.metrics).aggregate)
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["train_steps"] == 4 and summary["best_step"] is not None
     assert (tmp_path / "best" / "auxir_heads.safetensors").exists()
+    # fusion: the weight was chosen on validation; the fused run is what the summary reports
+    fused = read_run(tmp_path / "fused.trec")
+    assert summary["fused"] == pytest.approx(evaluate(fused, qrels, recipe.evaluation.metrics).aggregate)
+    assert 0.0 <= summary["fusion"]["weight"] <= 1.0 and summary["fusion"]["metric"] == "nDCG@10"
 
 
 def test_cli_train_then_rerank_reproduces_the_run(tiny_bert, tiny_beir, tmp_path, capsys):

@@ -171,9 +171,10 @@ def test_trained_checkpoint_reloads_and_reproduces_scores(tiny_bert, tmp_path):
         )
 
 
-def test_cls_model_loads_in_sentence_transformers(tiny_bert, tmp_path):
+@pytest.mark.parametrize("pooler", ["keep", "identity"])
+def test_cls_model_loads_in_sentence_transformers(pooler, tiny_bert, tmp_path):
     st = pytest.importorskip("sentence_transformers")
-    model = tiny_cross_encoder(tiny_bert).eval()
+    model = tiny_cross_encoder(tiny_bert, pooler=pooler).eval()
     model.save_pretrained(tmp_path / "ce")
     pairs = [(QUERIES["q1"], DOCS["p1"]), (QUERIES["q2"], DOCS["n2"])]
     predicted = st.CrossEncoder(

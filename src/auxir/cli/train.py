@@ -72,5 +72,8 @@ def run(args: argparse.Namespace) -> int:
         f"| first stage ({recipe.data.first_stage}) | {' | '.join(f'{result.first_stage[m]:.4f}' for m in metrics)} |"
     )
     print(f"| {recipe.name} | {' | '.join(f'{result.reranked[m]:.4f}' for m in metrics)} |")
+    if result.fused is not None:
+        row = " | ".join(f"{result.fused[m]:.4f}" for m in metrics)
+        print(f"| {recipe.name} ⊕ first stage (weight {result.fusion.weight:.2f}) | {row} |")
     print(f"reranked run: {result.run_path}; {result.train.pairs_per_second:.1f} training pairs/s")
     return 0

@@ -9,13 +9,14 @@ through ``save_pretrained``/``from_pretrained``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn import functional as F
 
 from auxir.io import atomic_directory
 from auxir.models.hf import load_tokenizer_and_model, resolve_model_name
@@ -38,6 +39,15 @@ class CrossEncoderConfig:
     max_query_length: int = 32
     # GDMTL feeds the passage first and the query second; monoBERT the other way round.
     segment_order: Literal["query_first", "doc_first"] = "query_first"
+    # The checkpoint's pooler (dense + tanh over [CLS]) before the score layer. "auto" skips one that was
+    # never trained (sentence-transformers checkpoints: bias exactly 0); "identity" restarts it at the
+    # identity (still tanh; the checkpoint stays a plain HF sequence-classification model).
+    pooler: Literal["auto", "keep", "identity", "skip"] = "auto"
+    # Add the bi-encoder signal to the head's score: w·cos(mean-pooled query, mean-pooled document), read
+    # from the pair's own forward pass ("joint") or from the query and document encoded alone ("separate",
+    # what the checkpoint was trained for as a sentence encoder). w is learned, starting at bi_encoder_scale.
+    bi_encoder: Literal["none", "joint", "separate"] = "none"
+    bi_encoder_scale: float = 20.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CrossEncoderConfig:
@@ -71,8 +81,36 @@ class CrossEncoderOutput:
     last_hidden_state: torch.Tensor  # (n, W, H)
 
 
+class FirstToken(nn.Module):
+    """Stands in for a skipped pooler: the last layer's first ([CLS]) vector, unchanged."""
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:  # (n, W, H) -> (n, H)
+        return hidden_states[:, 0]
+
+
+def pooler_was_trained(backbone: nn.Module, newly_initialised: set[str], path: str) -> bool:
+    """A pooler that was never trained: new in this load, an exactly-zero bias (no update ever moved it;
+    the sentence-transformers checkpoints look like this), or a sentence-transformers folder, whose
+    training reads mean-pooled states and never the pooler."""
+    pooler = getattr(backbone.base_model, "pooler", None)
+    if pooler is None or not list(pooler.parameters()):
+        return True
+    if any(".pooler." in f".{name}" for name in newly_initialised):
+        return False
+    biases = [p for n, p in pooler.named_parameters() if n.endswith("bias")]
+    if biases and all(bool((b == 0).all()) for b in biases):
+        return False
+    return not (Path(path) / "modules.json").exists()
+
+
 class CrossEncoder(nn.Module):
-    def __init__(self, backbone: nn.Module, tokenizer, config: CrossEncoderConfig):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        tokenizer,
+        config: CrossEncoderConfig,
+        new_parameters: set[str] = frozenset(),
+    ):
         super().__init__()
         self.backbone = backbone  # an AutoModelForSequenceClassification with num_labels=1
         self.tokenizer = tokenizer
@@ -89,6 +127,28 @@ class CrossEncoder(nn.Module):
             tied_to=embeddings if config.token_head == "tied" else None,
             transform=config.token_head_transform,
         )
+        # w of the bi-encoder signal (a parameter even when unused, so every checkpoint has the same keys)
+        self.bi_encoder_weight = nn.Parameter(torch.tensor(float(config.bi_encoder_scale)))
+        self._new_parameters = set(new_parameters)
+        self._apply_pooler(config.pooler)
+
+    def _apply_pooler(self, mode: str) -> None:
+        base = self.backbone.base_model
+        pooler = getattr(base, "pooler", None)
+        if pooler is None or mode == "keep":
+            return
+        if mode == "skip":
+            base.pooler = FirstToken()
+        elif mode == "identity":
+            dense = pooler.dense
+            with torch.no_grad():
+                dense.weight.copy_(torch.eye(*dense.weight.shape))
+                dense.bias.zero_()
+            self._new_parameters |= {
+                f"backbone.{n}" for n, p in self.backbone.named_parameters() if ".pooler." in f".{n}"
+            }
+        else:
+            raise ValueError(f"pooler must be resolved before use, found {mode!r}")
 
     # ---- construction and persistence -------------------------------------------------------------
     @classmethod
@@ -99,25 +159,48 @@ class CrossEncoder(nn.Module):
         from transformers import AutoModelForSequenceClassification
 
         path = resolve_model_name(str(name_or_path))
-        tokenizer, backbone = load_tokenizer_and_model(path, AutoModelForSequenceClassification, num_labels=1)
+        tokenizer, (backbone, info) = load_tokenizer_and_model(
+            path, AutoModelForSequenceClassification, num_labels=1, output_loading_info=True
+        )
         # Recent transformers load a checkpoint in its stored dtype: an fp16 file would give fp16 weights,
         # which AdamW cannot update (steps underflow). Keep fp32 master weights; autocast does bf16.
         backbone = backbone.float()
         stored = getattr(backbone.config, "auxir", None)
         if config is None:
             config = CrossEncoderConfig.from_dict(stored) if stored else CrossEncoderConfig()
-        model = cls(backbone, tokenizer, config)
+        newly_initialised = set(info.get("missing_keys", []))
+        if config.pooler == "auto":
+            trained = pooler_was_trained(backbone, newly_initialised, path)
+            config = replace(config, pooler="keep" if trained else "skip")
         heads = Path(path) / HEADS_FILE
-        if stored and heads.exists():
+        has_heads = bool(stored) and heads.exists()
+        new = {f"backbone.{k}" for k in newly_initialised}
+        model = cls(backbone, tokenizer, config, new)
+        if has_heads:
             missing, unexpected = model.heads().load_state_dict(load_file(str(heads)), strict=False)
-            if unexpected or [k for k in missing if not k.startswith("token_head._tied")]:
+            if unexpected or [
+                k for k in missing if not k.startswith("token_head._tied") and k != "bi_encoder_weight"
+            ]:
                 raise ValueError(
                     f"{heads}: head weights do not match the config (missing {missing}, unexpected {unexpected})"
                 )
+        else:
+            model._new_parameters |= {n for n, _ in model.named_parameters() if not n.startswith("backbone.")}
         return model
 
+    def new_parameter_names(self) -> set[str]:
+        """Parameters that start random in this model (heads, a new score layer): they may take their
+        own learning rate, and a head warm-up trains only them."""
+        names = {n for n, _ in self.named_parameters()}
+        return self._new_parameters & names
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The last encoder layer's parameters: where the gradients of the objectives meet and are compared."""
+        layers = _encoder_layers(self.backbone.base_model)
+        return [p for p in layers[-1].parameters() if p.requires_grad]
+
     def heads(self) -> nn.ModuleDict:
-        return nn.ModuleDict({"scorer": self.scorer, "token_head": self.token_head})
+        return _Heads(self)
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write the checkpoint into a temporary folder and move it into place only once complete."""
@@ -158,12 +241,56 @@ class CrossEncoder(nn.Module):
             token_type_ids=inputs.token_type_ids,
             output_hidden_states=True,
         )
+        last = out.hidden_states[-1]  # (n, W, H)
+        needs_masks = self.scorer.needs_hidden_states or self.config.bi_encoder == "joint"
         hidden_states = out.hidden_states if self.scorer.needs_hidden_states else None
-        query_mask, doc_mask = inputs.segment_masks() if self.scorer.needs_hidden_states else (None, None)
+        query_mask, doc_mask = inputs.segment_masks() if needs_masks else (None, None)
         scores = self.scorer(
             out.logits.squeeze(-1), hidden_states, inputs.attention_mask, query_mask, doc_mask
+        ).float()
+        if self.config.bi_encoder == "joint":
+            cosine = F.cosine_similarity(_masked_mean(last, query_mask), _masked_mean(last, doc_mask), dim=-1)
+            scores = scores + self.bi_encoder_weight * cosine.float()
+        return CrossEncoderOutput(scores=scores, last_hidden_state=last)
+
+    def embed(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:  # (n, L), (n,) -> (n, H)
+        """One text alone, ``prefix text suffix`` (as the tokenizer frames a single text), mean-pooled over
+        every attended position: how sentence-transformers' mean-pooling checkpoints embed."""
+        packed = self.template.pack_single(ids, lengths)
+        out = self.backbone.base_model(
+            input_ids=packed.input_ids,
+            attention_mask=packed.attention_mask,
+            token_type_ids=packed.token_type_ids,
         )
-        return CrossEncoderOutput(scores=scores.float(), last_hidden_state=out.hidden_states[-1])
+        return _masked_mean(out.last_hidden_state, packed.attention_mask.bool())
 
     def score(self, query, query_len, doc, doc_len) -> torch.Tensor:  # (n,)
-        return self(self.pack(query, query_len, doc, doc_len)).scores
+        scores = self(self.pack(query, query_len, doc, doc_len)).scores
+        if self.config.bi_encoder == "separate":
+            cosine = F.cosine_similarity(self.embed(query, query_len), self.embed(doc, doc_len), dim=-1)
+            scores = scores + self.bi_encoder_weight * cosine.float()
+        return scores
+
+
+class _Heads(nn.ModuleDict):
+    """Everything that is not the Hugging Face backbone, as one state dict (``auxir_heads.safetensors``)."""
+
+    def __init__(self, model: CrossEncoder):
+        super().__init__({"scorer": model.scorer, "token_head": model.token_head})
+        self.bi_encoder_weight = model.bi_encoder_weight
+
+
+def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # (n, W, H), (n, W) -> (n, H)
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def _encoder_layers(base: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks of a Hugging Face encoder (BERT, RoBERTa, DistilBERT, ELECTRA, ...)."""
+    for path in ("encoder.layer", "transformer.layer", "layers", "encoder.layers", "h"):
+        module = base
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, nn.ModuleList) and len(module):
+            return module
+    raise ValueError(f"cannot find the transformer layers of {type(base).__name__}")

@@ -89,6 +89,26 @@ class PairTemplate:
             input_ids, attention_mask, token_type_ids, first_offset=a_start, second_offset=b_start
         )
 
+    def pack_single(self, text: torch.Tensor, text_len: torch.Tensor) -> PackedPairs:
+        """``prefix text suffix`` per row: a text alone, framed as the tokenizer frames one sequence
+        (BERT ``[CLS] x [SEP]``, RoBERTa ``<s> x </s>``)."""
+        device = text.device
+        p, s = len(self.prefix), len(self.suffix)
+        width = int(text_len.max()) + p + s
+        pos = torch.arange(width, device=device).expand(len(text_len), width)  # (n, W)
+        suf_start = (p + text_len).unsqueeze(1)  # (n, 1)
+        specials = torch.tensor([*self.prefix, *self.suffix, self.pad_id], device=device)
+        n_spec = len(specials)
+        source = torch.cat([specials.expand(len(text_len), n_spec), text], dim=1)
+        index = torch.full_like(pos, n_spec - 1)
+        index = torch.where(pos < p, pos, index)
+        index = torch.where((pos >= p) & (pos < suf_start), n_spec + (pos - p), index)
+        index = torch.where((pos >= suf_start) & (pos < suf_start + s), p + (pos - suf_start), index)
+        input_ids = source.gather(1, index.clamp(max=source.shape[1] - 1))  # (n, W)
+        attention_mask = (pos < suf_start + s).long()
+        token_type_ids = torch.full_like(input_ids, self.first_type) * attention_mask
+        return PackedPairs(input_ids, attention_mask, token_type_ids, first_offset=p, second_offset=suf_start)
+
 
 @dataclass
 class PackedPairs:

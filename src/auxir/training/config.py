@@ -13,6 +13,10 @@ class TrainingConfig:
     batch_size: int = 8  # groups per optimizer step and process (before accumulation)
     grad_accumulation: int = 1
     learning_rate: float = 3e-5
+    # Parameters that start random (score layer, token head, ...): their own learning rate (None: the same).
+    new_parameters_learning_rate: float | None = None
+    # Head warm-up: for this many first steps only the new parameters learn; the encoder stays frozen.
+    head_warmup_steps: int = 0
     weight_decay: float = 0.01
     optimizer: Literal["adamw", "adam"] = "adamw"
     warmup_ratio: float = 0.1
@@ -25,5 +29,7 @@ class TrainingConfig:
     eval_every: int | None = None  # steps between validations; None = at the end of each epoch
     save_every: int | None = None  # steps between checkpoints; None = at the end of each epoch
     keep_best: bool = True
+    early_stopping_patience: int | None = None  # stop after this many validations without a new best
+    grad_stats_every: int = 0  # log each component's gradient norm on the shared layer and their cosines
     resume: bool = False
     progress: bool = True

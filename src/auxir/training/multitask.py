@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from auxir.objectives.base import Objective
+from auxir.training.gradients import component_gradients, gradient_stats
 from auxir.training.weighting import ComponentSchedule
 
 
@@ -26,6 +27,8 @@ class MultiTask(nn.Module):
         self.objectives = objectives
         self.schedules = schedules
         self.weighting = weighting
+        self.probe = False  # set by the trainer on steps whose gradient statistics it logs
+        self.grad_stats: dict[str, float] = {}
 
     def forward(self, batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         components = {
@@ -35,4 +38,6 @@ class MultiTask(nn.Module):
         }
         if not components:
             raise ValueError(f"no objective is active at step {step}; check start_step/stop_step")
+        if self.probe and len(components) > 1 and hasattr(self.model, "shared_parameters"):
+            self.grad_stats = gradient_stats(component_gradients(components, self.model.shared_parameters()))
         return self.weighting(components, step), components

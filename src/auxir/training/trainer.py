@@ -73,9 +73,17 @@ class Trainer:
         self.device = pick_device(config.device, self.env)
         self.model = model.to(self.device)
         self.weighting_config = weighting or WeightingConfig()
+        reference = next((n for n, o in objectives.items() if o.kind == "ranking"), None)
+        shared = self.model.shared_parameters() if hasattr(self.model, "shared_parameters") else None
         self.multitask = MultiTask(
-            self.model, objectives, schedules, build_weighting(self.weighting_config, schedules)
+            self.model,
+            objectives,
+            schedules,
+            build_weighting(self.weighting_config, schedules, reference, shared),
         ).to(self.device)
+        # Parameters that start random: their own learning rate, and the only ones a head warm-up trains.
+        new_names = self.model.new_parameter_names() if hasattr(self.model, "new_parameter_names") else set()
+        self._new_parameters = {id(p) for n, p in self.model.named_parameters() if n in new_names}
         self.data = data
         self.validate = validate
         self.metric = metric
@@ -84,13 +92,20 @@ class Trainer:
 
     # ---- set-up -----------------------------------------------------------------------------------
     def _optimizer(self) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
+        cfg = self.config
+        new_lr = cfg.new_parameters_learning_rate or cfg.learning_rate
+        buckets: dict[tuple[bool, bool], list] = {}
         for name, p in self.multitask.model.named_parameters():
             if p.requires_grad:
-                (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(p)
+                decays = not (p.ndim < 2 or "LayerNorm" in name or "norm" in name)
+                buckets.setdefault((decays, id(p) in self._new_parameters), []).append(p)
         groups = [
-            {"params": decay, "weight_decay": self.config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {
+                "params": params,
+                "weight_decay": cfg.weight_decay if decays else 0.0,
+                "lr": new_lr if new else cfg.learning_rate,
+            }
+            for (decays, new), params in sorted(buckets.items())
         ]
         extra = list(self.multitask.weighting.parameters())
         if extra:
@@ -143,6 +158,7 @@ class Trainer:
         units, started = 0, time.perf_counter()
         self._evaluated_at, self._saved_at, self._side_seconds = -1, -1, 0.0
         running: dict[str, float] = {}
+        self._since_best, self._stop = 0, False
         module.train()
         try:
             while state.step < total:
@@ -150,7 +166,9 @@ class Trainer:
                 usable = n - n % cfg.grad_accumulation
                 if usable == 0:
                     raise ValueError("no training batch: the training data is smaller than one step")
-                while state.batch_in_epoch < usable and state.step < total:
+                while state.batch_in_epoch < usable and state.step < total and not self._stop:
+                    every = cfg.grad_stats_every
+                    self.multitask.probe = bool(every) and (state.step + 1) % every == 0
                     components = self._step(module, optimizer, scheduler, state)
                     units += components.pop("_units")
                     for k, v in components.items():
@@ -165,6 +183,13 @@ class Trainer:
                         self._evaluate(state, history, log_file)
                     if cfg.save_every and state.step % cfg.save_every == 0:
                         self._save(last, optimizer, scheduler, state)
+                if self._stop:
+                    log.info(
+                        "early stopping at step %d: no better validation for %d evaluations",
+                        state.step,
+                        self._since_best,
+                    )
+                    break
                 if state.batch_in_epoch >= usable:
                     state.epoch += 1
                     state.batch_in_epoch = 0
@@ -172,6 +197,13 @@ class Trainer:
                         self._evaluate(state, history, log_file)
                     if cfg.save_every is None:
                         self._save(last, optimizer, scheduler, state)
+                    if self._stop:
+                        log.info(
+                            "early stopping at step %d: no better validation for %d evaluations",
+                            state.step,
+                            self._since_best,
+                        )
+                        break
             if self._evaluated_at != state.step:
                 self._evaluate(state, history, log_file)
             if self._saved_at != state.step:
@@ -225,6 +257,11 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v.detach() / cfg.grad_accumulation
             sums["loss"] = sums.get("loss", 0.0) + loss.detach() / cfg.grad_accumulation
             state.batch_in_epoch += 1
+        if state.step < cfg.head_warmup_steps:
+            # Head warm-up: the encoder gets no update (grad None: AdamW skips it, weight decay included).
+            for p in self.multitask.model.parameters():
+                if id(p) not in self._new_parameters:
+                    p.grad = None
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.multitask.parameters(), cfg.max_grad_norm)
         optimizer.step()
@@ -243,6 +280,8 @@ class Trainer:
         record = {"step": state.step, "epoch": state.epoch, "lr": scheduler.get_last_lr()[0]}
         record.update({k: v / steps for k, v in running.items()})
         record.update(self.multitask.weighting.log_values())
+        record.update(self.multitask.grad_stats)
+        self.multitask.grad_stats = {}
         if log_file:
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
@@ -272,8 +311,13 @@ class Trainer:
         value = scores[metric]
         if state.best_metric is None or value > state.best_metric:
             state.best_metric, state.best_step = value, state.step
+            self._since_best = 0
             if self.config.keep_best and self.env.is_main:
                 self.model.save_pretrained(self.out / "best")
+        else:
+            self._since_best += 1
+            patience = self.config.early_stopping_patience
+            self._stop = patience is not None and self._since_best >= patience
         self._side_seconds += time.perf_counter() - started
 
     def _save(self, path: Path, optimizer, scheduler, state: TrainerState) -> None:
