@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "auxir.cli.train",
     "rerank": "auxir.cli.rerank",
     "demo": "auxir.cli.demo",
+    "tune": "auxir.cli.tune",
 }
 
 
