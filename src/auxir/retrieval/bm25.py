@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import bm25s
-import Stemmer
+# bm25s probes JAX when imported; on a GPU machine JAX then reserves most of the GPU's memory, and the
+# reranker's torch (or a second run sharing the GPU) fails. auxir's BM25 uses bm25s's numpy path.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+import bm25s  # noqa: E402
+import Stemmer  # noqa: E402
 
 from auxir.data.records import Doc, ScoredDoc
 from auxir.retrieval.index_files import atomic_directory, read_ids, read_manifest, write_ids, write_manifest
