@@ -1,0 +1,363 @@
+"""Reranker experiments as many small `auxir train` runs sharing one GPU, with per-query results kept.
+
+A suite is a list of jobs (collection × variant × seed × fold), each a subprocess
+``python -m auxir train --recipe R --set ...``; ``--jobs`` of them run at once (a MiniLM-L6 run leaves
+most of an H100 idle), and none starts after ``--deadline`` seconds. Every finished run's summary and
+per-query metrics (reranked, fused, first stage) go to ``<out>/results.json.gz``; a random shuffle of
+each collection's BM25 top-100 (3 seeds) is evaluated too, as the floor a reranker must clear.
+``bench/baselines_report.py`` turns that file into tables with t-tests.
+
+    python bench/baselines.py --suite heads --data-root .device_carry/data --model .device_carry/minilm \
+        --out $OUT/heads --jobs 6 --deadline 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+METRICS = ["nDCG@10", "RR@10", "nDCG@100"]
+
+# collection -> how it is split; CV collections are trained on 5 folds of their judged queries.
+COLLECTIONS = {
+    "scifact": {"train_split": "train", "eval_split": "test"},
+    "nfcorpus": {
+        "train_split": "train",
+        "eval_split": "dev",
+        "extra": ["samples.max_positives_per_query=2", "training.epochs=3"],
+    },
+    "cranfield": {"cv": "test"},
+    "vaswani": {"cv": "test"},
+}
+
+# The recipe as it was before the baselines issue (monobert.yaml at 494ab7c): hinge over 4 negatives,
+# lr 3e-5, 5 epochs, the checkpoint's untrained pooler kept.
+OLD = [
+    "objectives=[{name: pairwise_hinge, weight: 1.0, params: {margin: 1.0}}]",
+    "samples.num_negatives=4",
+    "training.learning_rate=3e-5",
+    "training.epochs=5",
+    "training.batch_size=16",
+    "architecture.pooler=keep",
+    "architecture.bi_encoder=none",
+    "training.new_parameters_learning_rate=null",
+    "training.early_stopping_patience=null",
+]
+# The issue's best measured recipe, the starting point of the head comparison.
+LISTWISE = [
+    "objectives=[{name: listwise_softmax, weight: 1.0}]",
+    "samples.num_negatives=15",
+    "training.learning_rate=1e-4",
+    "training.epochs=10",
+    "training.batch_size=16",
+]
+HEADS = {
+    "pooler_keep": LISTWISE + ["architecture.pooler=keep"],
+    "pooler_identity": LISTWISE + ["architecture.pooler=identity"],
+    "pooler_skip": LISTWISE + ["architecture.pooler=skip"],
+    "skip_newlr": LISTWISE + ["architecture.pooler=skip", "training.new_parameters_learning_rate=1e-3"],
+    "skip_bi_joint": LISTWISE + ["architecture.pooler=skip", "architecture.bi_encoder=joint"],
+    "skip_bi_separate": LISTWISE + ["architecture.pooler=skip", "architecture.bi_encoder=separate"],
+}
+
+
+def sjtf_variants(base: list[str]) -> dict[str, list[str]]:
+    """SJTF's auxiliary tasks on the tuned recipe, each with fixed α and with gradient-ratio balancing."""
+    ranking = "{name: listwise_softmax, weight: 1.0}"
+    out = {"tuned": base}
+    for name, aux, alpha in (
+        ("mqp_a0.05", "mqp", 0.05),
+        ("mqp_a0.2", "mqp", 0.2),
+        ("mpp_a0.2", "mpp", 0.2),
+        ("mqp_all_a0.2", "mqp_all", 0.2),
+    ):
+        objectives = f"objectives=[{ranking}, {{name: {aux}, weight: {alpha}}}]"
+        out[name] = base + [objectives]
+        out[f"{name}_gr"] = base + [objectives, "weighting.strategy=grad_ratio"]
+    return out
+
+
+@dataclass
+class Job:
+    collection: str
+    variant: str
+    seed: int
+    fold: int | None
+    overrides: list[str]
+    recipe: str = "monobert"
+    out: str = ""
+    status: str = "pending"
+    seconds: float = 0.0
+    error: str = ""
+    metrics: dict = field(default_factory=dict)
+
+
+def make_jobs(args, folds_dir: Path) -> list[Job]:
+    tuned = ["objectives=[{name: listwise_softmax, weight: 1.0}]"]  # monobert.yaml holds the tuned rest
+    suites = {
+        "heads": {"scifact": HEADS},
+        "baselines": {c: {"tuned": tuned, "old": OLD} for c in args.collections},
+        "sjtf": {c: sjtf_variants(tuned) for c in args.collections},
+    }
+    jobs = []
+    for collection, variants in suites[args.suite].items():
+        if collection not in args.collections:
+            continue
+        spec = COLLECTIONS[collection]
+        folds = range(5) if "cv" in spec else [None]
+        seeds = args.cv_seeds if "cv" in spec else args.seeds
+        for variant, overrides in variants.items():
+            if args.variants and variant not in args.variants:
+                continue
+            for seed in seeds:
+                for fold in folds:
+                    split = (
+                        [
+                            f"data.folds={folds_dir / collection}.json",
+                            f"data.fold={fold}",
+                            f"data.eval_split={spec['cv']}",
+                        ]
+                        if "cv" in spec
+                        else [
+                            f"data.train_split={spec['train_split']}",
+                            f"data.eval_split={spec['eval_split']}",
+                        ]
+                    )
+                    jobs.append(
+                        Job(
+                            collection,
+                            variant,
+                            seed,
+                            fold,
+                            split + spec.get("extra", []) + overrides + args.set,
+                        )
+                    )
+    return jobs
+
+
+def run_job(job: Job, args, deadline: float) -> Job:
+    if time.time() > deadline:
+        job.status = "skipped (deadline)"
+        return job
+    out = (
+        Path(args.out)
+        / job.collection
+        / job.variant
+        / f"seed{job.seed}"
+        / (f"fold{job.fold}" if job.fold is not None else "")
+    )
+    job.out = str(out)
+    command = [
+        sys.executable,
+        "-m",
+        "auxir",
+        "train",
+        "--recipe",
+        job.recipe,
+        "--dataset",
+        f"{args.data_root}/{job.collection}",
+        "--model",
+        args.model,
+        "--seed",
+        str(job.seed),
+        "--output-dir",
+        str(out),
+        "--set",
+        "training.progress=false",
+        "--set",
+        "training.log_every=50",
+        "--set",
+        "training.keep_best=true",
+        "--set",
+        f"evaluation.metrics=[{', '.join(METRICS)}]",
+    ]
+    for item in job.overrides:
+        command += ["--set", item]
+    started = time.time()
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false"}
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=max(30, args.hard_deadline - (time.time() - args.t0)),
+        )
+        job.status = "done" if done.returncode == 0 else "failed"
+        if done.returncode:
+            job.error = done.stderr[-2000:]
+            print(
+                f"{job.collection} {job.variant} seed {job.seed} fold {job.fold} failed:\n{done.stderr[-1500:]}",
+                flush=True,
+            )
+    except subprocess.TimeoutExpired:
+        job.status = "killed (deadline)"
+    job.seconds = time.time() - started
+    if job.status == "done":
+        job.metrics = json.loads((out / "metrics.json").read_text())
+        for heavy in ("best", "model", "checkpoint-last"):
+            subprocess.run(["rm", "-rf", str(out / heavy)])
+    print(
+        f"[{time.time() - args.t0:5.0f}s] {job.collection} {job.variant} seed {job.seed} fold {job.fold}: {job.status} "
+        f"({job.seconds:.0f}s) {json.dumps(job.metrics.get('reranked', {}))}",
+        flush=True,
+    )
+    return job
+
+
+def per_query(job: Job) -> dict:
+    from auxir.data.dataset import load_dataset
+    from auxir.data.trec import read_run
+    from auxir.evaluation.metrics import evaluate
+
+    out = Path(job.out)
+    recipe = json.loads((out / "recipe.json").read_text())
+    ds = load_dataset(recipe["data"]["dataset"])
+    qrels = ds.qrels(recipe["data"]["eval_split"])
+    test = {s.query_id for s in read_run(out / "reranked.trec")}
+    result = {}
+    for kind, name in (
+        ("reranked", "reranked.trec"),
+        ("fused", "fused.trec"),
+        ("first_stage", "first_stage.trec"),
+    ):
+        if (out / name).exists():
+            run = [s for s in read_run(out / name) if s.query_id in test]
+            result[kind] = evaluate(run, qrels, METRICS).per_query
+    return result
+
+
+def shuffled_first_stage(jobs: list[Job]) -> dict:
+    """nDCG etc. of BM25's top-100 in random order (3 seeds), per collection, over the tested queries."""
+    from auxir.data.dataset import load_dataset
+    from auxir.data.records import ScoredDoc
+    from auxir.data.trec import group_by_query, read_run
+    from auxir.evaluation.metrics import evaluate
+
+    out = {}
+    for collection in sorted({j.collection for j in jobs if j.status == "done"}):
+        done = [j for j in jobs if j.collection == collection and j.status == "done"]
+        first_seed = min(j.seed for j in done)
+        runs = []
+        for job in done:
+            if job.seed != first_seed or job.variant != done[0].variant:
+                continue
+            test = {s.query_id for s in read_run(Path(job.out) / "reranked.trec")}
+            runs += [s for s in read_run(Path(job.out) / "first_stage.trec") if s.query_id in test]
+        if not runs:
+            continue
+        recipe = json.loads((Path(done[0].out) / "recipe.json").read_text())
+        qrels = load_dataset(recipe["data"]["dataset"]).qrels(recipe["data"]["eval_split"])
+        out[collection] = {}
+        for seed in range(3):
+            rng = random.Random(seed)
+            shuffled = []
+            for qid, ranked in group_by_query(runs).items():
+                top = ranked[:100]
+                rng.shuffle(top)
+                shuffled += [ScoredDoc(qid, s.doc_id, float(len(top) - i)) for i, s in enumerate(top)]
+            out[collection][seed] = evaluate(shuffled, qrels, METRICS).per_query
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--suite", choices=["heads", "baselines", "sjtf"], required=True)
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--collections", nargs="+", default=["scifact", "nfcorpus", "cranfield", "vaswani"])
+    parser.add_argument("--variants", nargs="*", default=None, help="only these variants")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--cv-seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--set", nargs="*", default=[], help="overrides for every job")
+    parser.add_argument("--jobs", type=int, default=6)
+    parser.add_argument("--deadline", type=float, default=480, help="seconds after which no job starts")
+    parser.add_argument(
+        "--hard-deadline", type=float, default=570, help="seconds after which running jobs are killed"
+    )
+    args = parser.parse_args()
+    args.t0 = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from auxir.data.dataset import load_dataset
+    from auxir.evaluation.folds import make_folds, save_folds
+
+    folds_dir = out / "folds"
+    for collection in args.collections:
+        if "cv" in COLLECTIONS[collection]:
+            ds = load_dataset(f"{args.data_root}/{collection}")
+            split = COLLECTIONS[collection]["cv"]
+            folds = make_folds(sorted(ds.queries_for(split)), k=5, seed=0)
+            save_folds(folds_dir / f"{collection}.json", folds, {"dataset": collection, "split": split})
+    jobs = make_jobs(args, folds_dir)
+    print(f"{len(jobs)} jobs, {args.jobs} at a time", flush=True)
+    # Longest collections first, so the deadline cuts the cheap jobs.
+    # The reference variant first, then the longest collections, so the deadline cuts the cheap jobs.
+    order = sorted(
+        jobs,
+        key=lambda j: (
+            j.seed,  # every variant's first seed before any second seed
+            j.variant not in ("tuned", "pooler_skip"),
+            ["nfcorpus", "scifact", "vaswani", "cranfield"].index(j.collection),
+        ),
+    )
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda j: run_job(j, args, args.t0 + args.deadline), order))
+    records = []
+    for job in jobs:
+        record = asdict(job)
+        if job.status == "done":
+            record["per_query"] = per_query(job)
+        records.append(record)
+    try:
+        shuffled = shuffled_first_stage(jobs)
+    except Exception as error:  # the runs above matter more than this floor
+        print(f"shuffled first stage failed: {error!r}", flush=True)
+        shuffled = {}
+    summary = {"suite": args.suite, "metrics": METRICS, "jobs": records, "shuffled": shuffled}
+    with gzip.open(out / "results.json.gz", "wt") as f:
+        json.dump(summary, f)
+
+    print(
+        f"\n| collection | variant | runs | valid | {' | '.join(METRICS)} | fused nDCG@10 | first stage nDCG@10 |"
+    )
+    print("|---|---|---|---|" + "---|" * (len(METRICS) + 2))
+    groups: dict[tuple[str, str], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.collection, job.variant), []).append(job)
+    for (collection, variant), members in groups.items():
+        done = [j for j in members if j.status == "done"]
+        if not done:
+            print(
+                f"| {collection} | {variant} | 0/{len(members)} | | {' | '.join('' for _ in METRICS)} | | |"
+            )
+            continue
+
+        def mean(values):
+            values = [v for v in values if v is not None]
+            return sum(values) / len(values) if values else float("nan")
+
+        cells = [mean(j.metrics["reranked"][m] for j in done) for m in METRICS]
+        fused = mean((j.metrics.get("fused") or {}).get("nDCG@10") for j in done)
+        print(
+            f"| {collection} | {variant} | {len(done)}/{len(members)} | {mean(j.metrics['best_valid'] for j in done):.4f} | "
+            + " | ".join(f"{c:.4f}" for c in cells)
+            + f" | {fused:.4f} | {mean(j.metrics['first_stage']['nDCG@10'] for j in done):.4f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Tables with significance from the files ``bench/baselines.py`` writes (``results.json.gz``).
+
+Per collection and variant: mean ± sd over seeds of each seed's mean over the test queries (for
+cross-validated collections a seed's run is the union of its five test folds); the p value is a paired
+two-sided t-test over queries of the seed-averaged per-query values against the reference (BM25, or a
+named variant), Holm–Bonferroni over every row × metric of the collection's table. Extra rows: a random
+shuffle of BM25's top-100 (3 seeds) and, with ``--dense``, the MiniLM bi-encoder's own retrieval run.
+
+    python bench/baselines_report.py docs/results/baselines/baselines-tuned.json.gz --dense outputs/dense
+    python bench/baselines_report.py docs/results/baselines/sjtf.json.gz --reference tuned
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from auxir.evaluation.compare import holm_bonferroni, paired_t_test
+
+
+def load(path: str) -> dict:
+    with gzip.open(path, "rt") as f:
+        return json.load(f)
+
+
+def seed_runs(jobs: list[dict], kind: str) -> dict[tuple[str, str], dict[int, dict[str, dict[str, float]]]]:
+    """(collection, variant) -> seed -> metric -> query -> value (folds of a seed merged)."""
+    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    for job in jobs:
+        if job["status"] != "done" or kind not in job.get("per_query", {}):
+            continue
+        for metric, values in job["per_query"][kind].items():
+            out[(job["collection"], job["variant"])][job["seed"]][metric].update(values)
+    return out
+
+
+def averaged(per_seed: dict[int, dict[str, dict[str, float]]], metric: str) -> dict[str, float]:
+    """query -> mean over the seeds that have it."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for runs in per_seed.values():
+        for qid, v in runs[metric].items():
+            values[qid].append(v)
+    return {q: sum(v) / len(v) for q, v in values.items()}
+
+
+def summary(per_seed, metric: str) -> tuple[float, float, int]:
+    means = [statistics.fmean(runs[metric].values()) for runs in per_seed.values()]
+    return statistics.fmean(means), statistics.stdev(means) if len(means) > 1 else 0.0, len(means)
+
+
+def dense_rows(dense_dir: Path | None, collection: str, queries: set[str], metrics: list[str], qrels) -> dict:
+    if dense_dir is None or not (dense_dir / f"{collection}.trec").exists():
+        return {}
+    from auxir.data.trec import read_run
+    from auxir.evaluation.metrics import evaluate
+
+    run = [s for s in read_run(dense_dir / f"{collection}.trec") if s.query_id in queries]
+    per_query = evaluate(run, qrels, metrics).per_query
+    return {0: {m: {q: per_query[m].get(q, 0.0) for q in queries} for m in metrics}}
+
+
+def report(data: dict, reference: str | None, dense_dir: Path | None, data_root: Path) -> str:
+    metrics = data["metrics"]
+    reranked, fused, first = (seed_runs(data["jobs"], k) for k in ("reranked", "fused", "first_stage"))
+    lines = []
+    for collection in dict.fromkeys(c for c, _ in reranked):
+        rows: dict[str, dict] = {}
+        firsts = [v for (c, _), v in first.items() if c == collection]
+        rows["BM25 (first stage)"] = {0: next(iter(firsts[0].values()))}
+        queries = set(next(iter(rows["BM25 (first stage)"][0].values())))
+        shuffled = data.get("shuffled", {}).get(collection)
+        if shuffled:
+            rows["BM25 top-100, random order (3 seeds)"] = {int(s): v for s, v in shuffled.items()}
+        overrides = next(j["overrides"] for j in data["jobs"] if j["collection"] == collection)
+        eval_split = next((o.split("=")[1] for o in overrides if o.startswith("data.eval_split=")), "test")
+        if dense_dir is not None:
+            from auxir.data.dataset import load_dataset
+
+            qrels = load_dataset(str(data_root / collection)).qrels(eval_split)
+            dense = dense_rows(dense_dir, collection, queries, metrics, qrels)
+            if dense:
+                rows["MiniLM-L6 bi-encoder, own retrieval (FAISS flat)"] = dense
+        for (c, variant), per_seed in reranked.items():
+            if c == collection:
+                rows[variant] = per_seed
+                if (c, variant) in fused:
+                    rows[f"{variant} ⊕ BM25"] = fused[(c, variant)]
+        base_name = reference if reference in rows else "BM25 (first stage)"
+        base = {m: averaged(rows[base_name], m) for m in metrics}
+        tests = {}
+        for name, per_seed in rows.items():
+            if name == base_name:
+                continue
+            for m in metrics:
+                run = averaged(per_seed, m)
+                common = sorted(set(run) & set(base[m]))
+                tests[(name, m)] = paired_t_test([run[q] for q in common], [base[m][q] for q in common]).p
+        keys = list(tests)
+        corrected = dict(zip(keys, holm_bonferroni([tests[k] for k in keys])))
+        n_queries = len(queries)
+        lines += [
+            f"### {collection} ({n_queries} test queries; p against {base_name}, Holm over the table)",
+            "",
+        ]
+        lines.append("| run | seeds | " + " | ".join(metrics) + " |")
+        lines.append("|---|---:|" + "---:|" * len(metrics))
+        for name, per_seed in rows.items():
+            cells = []
+            for m in metrics:
+                mean, sd, n = summary(per_seed, m)
+                cell = f"{mean:.4f}" + (f" ± {sd:.4f}" if n > 1 else "")
+                if (name, m) in corrected and not math.isnan(corrected[(name, m)]):
+                    p = corrected[(name, m)]
+                    cell += f" (p={p:.2g}{'†' if p <= 0.05 else ''})"
+                cells.append(cell)
+            lines.append(f"| {name} | {len(per_seed)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("results", nargs="+")
+    parser.add_argument(
+        "--reference", default=None, help="variant the others are tested against (default BM25)"
+    )
+    parser.add_argument("--dense", type=Path, default=None, help="folder of <collection>.trec dense runs")
+    parser.add_argument(
+        "--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+    args = parser.parse_args()
+    for path in args.results:
+        print(report(load(path), args.reference, args.dense, args.data_root))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One device call of the baselines issue's experiments (docs/results/baselines.md says which ran when).
+#   bench/gpu_run.sh heads|baselines|sjtf      (on the GPU machine, with .whl and .device_carry carried)
+# Work folders stay in /tmp; only summaries are copied to $OUT (the device returns at most 8 files).
+set -u
+stage=$1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True JAX_PLATFORMS=cpu PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 AUXIR_CACHE=/tmp/auxir-cache
+nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
+common=(--data-root .device_carry/data --model .device_carry/minilm)
+case $stage in
+heads)
+  # the head comparison (2 seeds) and the hyper-parameter search share the GPU
+  python3 bench/baselines.py --suite heads "${common[@]}" --out /tmp/heads --jobs 4 --collections scifact \
+      --seeds 0 1 --set training.early_stopping_patience=3 --deadline 400 --hard-deadline 560 > /tmp/heads.log 2>&1 &
+  timeout -s INT 545 python3 -m auxir tune --recipe monobert --space bench/spaces/reranker.yaml --trials 24 --jobs 4 \
+      --out /tmp/tune --dataset .device_carry/data/scifact --model .device_carry/minilm \
+      --set training.early_stopping_patience=3 > /tmp/tune.log 2>&1
+  wait
+  cp /tmp/heads/results.json.gz $OUT/heads.json.gz; cp /tmp/heads.log /tmp/tune.log /tmp/tune/trials.jsonl $OUT/
+  cp /tmp/tune/best.yaml $OUT/tune-best.yaml
+  tail -30 /tmp/tune.log; tail -12 /tmp/heads.log ;;
+baselines|sjtf)
+  shift
+  if [ "${TUNE_JOBS:-0}" -gt 0 ]; then  # the search of the tuned recipe's lr, epochs, negatives and loss, beside
+    timeout -s INT 540 python3 -m auxir tune --recipe monobert --space bench/spaces/reranker.yaml --trials 24 \
+        --jobs $TUNE_JOBS --out /tmp/tune-$stage --dataset .device_carry/data/scifact --model .device_carry/minilm \
+        > /tmp/tune-$stage.log 2>&1 &
+  fi
+  python3 bench/baselines.py --suite $stage "${common[@]}" --out /tmp/$stage "$@" > /tmp/$stage.log 2>&1
+  wait
+  cp /tmp/$stage/results.json.gz $OUT/$stage.json.gz; cp /tmp/$stage.log $OUT/
+  [ -d /tmp/tune-$stage ] && cp /tmp/tune-$stage/trials.jsonl $OUT/tune-$stage.jsonl && cp /tmp/tune-$stage.log $OUT/
+  tail -25 /tmp/tune-$stage.log 2>/dev/null; tail -40 /tmp/$stage.log ;;
+esac
