@@ -138,19 +138,39 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         key, raw = item.split("=", 1)
         parts = key.split(".")
         target: Any = values
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             if isinstance(target, list):
-                target = target[int(part)]
-            else:
+                target = target[_list_index(target, part, parts[:depth], item)]
+            elif isinstance(target, dict):
                 if part not in target:
                     raise ValueError(f"override {item!r}: no section {part!r}; valid: {sorted(target)}")
                 target = target[part]
+            else:
+                raise ValueError(
+                    f"override {item!r}: expected a section at {'.'.join(parts[:depth])!r}, found the value {target!r}"
+                )
         last = parts[-1]
         if isinstance(target, list):
-            target[int(last)] = yaml.safe_load(raw)
-        else:
+            target[_list_index(target, last, parts[:-1], item)] = yaml.safe_load(raw)
+        elif isinstance(target, dict):
             target[last] = yaml.safe_load(raw)
+        else:
+            raise ValueError(
+                f"override {item!r}: expected a section at {'.'.join(parts[:-1])!r}, found the value {target!r}"
+            )
     return values
+
+
+def _list_index(items: list[Any], part: str, path: list[str], item: str) -> int:
+    """``part`` as an index into ``items``: a non-negative integer below its length (no ``-1`` from the end)."""
+    if part.isascii() and part.isdigit() and int(part) < len(items):
+        return int(part)
+    name = ".".join(path)
+    entries = f"{len(items)} {'entry' if len(items) == 1 else 'entries'}"
+    span = f"0..{len(items) - 1}" if items else "none (the list is empty)"
+    raise ValueError(
+        f"override {item!r}: expected a list index {span} for {name!r}, found {part!r} ({name} has {entries})"
+    )
 
 
 def find_recipe(name_or_path: str) -> Path:
@@ -165,11 +185,28 @@ def find_recipe(name_or_path: str) -> Path:
     raise FileNotFoundError(f"no recipe {name_or_path!r}; known recipes: {', '.join(known) or 'none'}")
 
 
+def _read_yaml(path: Path) -> Any:
+    """Parse a recipe file; a syntax error names the file, line and column (one line, not PyYAML's five)."""
+    try:
+        # utf-8-sig: a byte-order mark written by an editor is not part of the first key.
+        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        found = f"a syntax error: {error.problem or error.context}"
+        if error.context and error.context_mark and error.problem:
+            start = error.context_mark
+            found += f" ({error.context} started at line {start.line + 1}, column {start.column + 1})"
+        raise ValueError(f"{where}: expected valid YAML, found {found}") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: expected valid YAML, found {' '.join(str(error).split())}") from None
+
+
 def load_recipe(name_or_path: str | None = None, overrides: list[str] | None = None) -> Recipe:
     values: dict[str, Any] = Recipe().to_dict()
     if name_or_path:
         path = find_recipe(name_or_path)
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        loaded = _read_yaml(path) or {}
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a recipe must be a mapping of sections")
         for key, section in loaded.items():

@@ -20,9 +20,9 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from auxir.data.errors import DataFormatError
+from auxir.data.errors import DataFormatError, describe_json_error
 from auxir.data.records import Doc
-from auxir.data.trec import decode_line, open_binary
+from auxir.data.trec import UTF8_BOM, decode_line, iter_raw_lines
 from auxir.io import atomic_path, atomic_write
 
 __all__ = ["DocStore", "JsonlDocStore", "cache_dir", "parse_doc_line"]
@@ -66,7 +66,7 @@ def parse_beir_record(text: str, path: str | Path, line_no: int | None, kind: st
     except json.JSONDecodeError as err:
         snippet = text[max(0, err.pos - 20) : err.pos + 20].strip()
         raise DataFormatError(
-            path, line_no, "a JSON object", f"{err.msg} at column {err.colno} near {snippet!r}"
+            path, line_no, "a JSON object", f"{describe_json_error(err)} near {snippet!r}"
         ) from None
     if not isinstance(record, dict):
         raise DataFormatError(path, line_no, "a JSON object", type(record).__name__)
@@ -113,11 +113,20 @@ def parse_doc_line(raw: bytes, path: str | Path, line_no: int | None) -> Doc:
     return Doc(doc_id, record["text"], record.get("title", ""), metadata)
 
 
+def _duplicate(path: Path, line_no: int, doc_id: str, first: int) -> DataFormatError:
+    return DataFormatError(path, line_no, "unique doc ids", f"{doc_id!r} again (first on line {first})")
+
+
+def _empty(path: Path) -> DataFormatError:
+    return DataFormatError(path, None, "at least one document", "none")
+
+
 class JsonlDocStore:
     """Documents of a BEIR ``corpus.jsonl`` (or ``.jsonl.gz``): streamed in file order, looked up by id.
 
     The index is built on the first lookup or ``len()``; iterating does not need it. Building it validates
-    every line (bad JSON, missing ``_id``/``text``, duplicate ids raise :class:`DataFormatError`). Documents
+    every line (bad JSON, missing ``_id``/``text``, duplicate ids or no documents at all raise
+    :class:`DataFormatError`; iterating before the index exists checks ids and emptiness too). Documents
     with neither text nor title are kept (qrels may point at them) and counted in one warning; an empty text
     with a title is a normal document (title-only records exist in real collections) and is not reported.
 
@@ -162,10 +171,23 @@ class JsonlDocStore:
 
     # -- the DocStore protocol ------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Doc]:
-        with open_binary(self._plain or self.path) as handle:
-            for line_no, raw in enumerate(handle, start=1):
-                if raw.strip():
-                    yield parse_doc_line(raw, self.path, line_no)
+        # Before the index exists, duplicates and an empty file are caught here: an index built from this
+        # stream (BM25, dense) would otherwise report them without the file and lines.
+        checked = self._ids is not None
+        first_line: dict[str, int] = {}
+        for line_no, raw in iter_raw_lines(self._plain or self.path):
+            if line_no == 1:
+                raw = raw.removeprefix(UTF8_BOM)
+            if not raw.strip():
+                continue
+            doc = parse_doc_line(raw, self.path, line_no)
+            if not checked:
+                seen = first_line.setdefault(doc.doc_id, line_no)
+                if seen != line_no:
+                    raise _duplicate(self.path, line_no, doc.doc_id, seen)
+            yield doc
+        if not checked and not first_line:
+            raise _empty(self.path)
 
     def __len__(self) -> int:
         return len(self._index()[0])
@@ -252,26 +274,25 @@ class JsonlDocStore:
         first_line: dict[str, int] = {}
         empty: list[str] = []
         position = 0
-        with open_binary(source) as handle:
-            for line_no, raw in enumerate(handle, start=1):
-                if copy_to is not None:
-                    copy_to.write(raw)
-                start, position = position, position + len(raw)
-                if not raw.strip():
-                    continue
-                doc = parse_doc_line(raw, self.path, line_no)
-                if doc.doc_id in ids:
-                    raise DataFormatError(
-                        self.path,
-                        line_no,
-                        "unique doc ids",
-                        f"{doc.doc_id!r} again (first on line {first_line[doc.doc_id]})",
-                    )
-                ids[doc.doc_id] = len(offsets)
-                first_line[doc.doc_id] = line_no
-                offsets.append(start)
-                if not doc.text.strip() and not doc.title.strip():
-                    empty.append(doc.doc_id)
+        for line_no, raw in iter_raw_lines(source):
+            if copy_to is not None:
+                copy_to.write(raw)
+            start, position = position, position + len(raw)
+            if line_no == 1 and raw.startswith(UTF8_BOM):
+                # The offset points past the mark, so a lookup of the first document reads no BOM either.
+                raw, start = raw[len(UTF8_BOM) :], start + len(UTF8_BOM)
+            if not raw.strip():
+                continue
+            doc = parse_doc_line(raw, self.path, line_no)
+            if doc.doc_id in ids:
+                raise _duplicate(self.path, line_no, doc.doc_id, first_line[doc.doc_id])
+            ids[doc.doc_id] = len(offsets)
+            first_line[doc.doc_id] = line_no
+            offsets.append(start)
+            if not doc.text.strip() and not doc.title.strip():
+                empty.append(doc.doc_id)
+        if not ids:
+            raise _empty(self.path)
         offsets.append(position)
         self.empty_doc_ids = empty
         return ids, np.asarray(offsets, dtype=np.int64)

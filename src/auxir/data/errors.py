@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 
@@ -19,3 +20,15 @@ class DataFormatError(ValueError):
         self.found = found
         where = f"{self.path}, line {line}" if line is not None else self.path
         super().__init__(f"{where}: expected {expected}, found {found}")
+
+
+def describe_json_error(error: json.JSONDecodeError) -> str:
+    """json's message and column, once: some messages already end in "at" ("Unterminated string starting at").
+
+    >>> try:
+    ...     json.loads('{"a": "b')
+    ... except json.JSONDecodeError as error:
+    ...     describe_json_error(error)
+    'Unterminated string starting at column 7'
+    """
+    return f"{error.msg.removesuffix(' at')} at column {error.colno}"

@@ -2,7 +2,8 @@
 
 Every reader goes through :func:`iter_lines`, so a bad byte or a bad row is reported with the file and the
 line it sits on (:class:`~auxir.data.errors.DataFormatError`), never as a bare ``UnicodeDecodeError`` or
-``IndexError`` from deep inside a parser. Files ending in ``.gz`` are read transparently.
+``IndexError`` from deep inside a parser. Files ending in ``.gz`` are read transparently (a damaged one is a
+``DataFormatError`` too), and a UTF-8 byte-order mark at the start of a file is dropped, not read as data.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import gzip
 import math
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -19,9 +21,11 @@ from auxir.data.records import Qrel, Query, ScoredDoc
 from auxir.io import atomic_write
 
 __all__ = [
+    "UTF8_BOM",
     "decode_line",
     "group_by_query",
     "iter_lines",
+    "iter_raw_lines",
     "open_binary",
     "read_qrels",
     "read_run",
@@ -31,6 +35,9 @@ __all__ = [
 
 # First-line column names that mark a header rather than a judgement (BEIR writes "query-id corpus-id score").
 _QRELS_HEADER_FIRST = {"query-id", "query_id", "queryid", "qid", "topic", "query"}
+
+# Written by some Windows tools at the start of UTF-8 files; it is not part of the first id.
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def open_binary(path: str | Path) -> IO[bytes]:
@@ -52,13 +59,42 @@ def decode_line(raw: bytes, path: str | Path, line_no: int | None) -> str:
         ) from None
 
 
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for non-blank lines, 1-based, without the line ending."""
+def iter_raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_bytes)`` for every line, 1-based and undecoded (a leading BOM included).
+
+    A ``.gz`` file that is truncated, damaged or not gzip at all raises :class:`DataFormatError` naming the
+    line being read, instead of ``EOFError``/``BadGzipFile``/``zlib.error`` from inside the decompressor.
+    """
+    line_no = 0
     with open_binary(path) as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            text = decode_line(raw, path, line_no).rstrip("\r\n")
-            if text.strip():
-                yield line_no, text
+        try:
+            for line_no, raw in enumerate(handle, start=1):
+                yield line_no, raw
+        except EOFError:
+            raise DataFormatError(
+                path, line_no + 1, "a complete gzip file", "the compressed data ending early (truncated?)"
+            ) from None
+        except (gzip.BadGzipFile, zlib.error) as error:
+            if line_no == 0 and str(error).startswith("Not a gzipped file"):
+                with open(path, "rb") as plain:
+                    start = plain.read(2)
+                raise DataFormatError(
+                    path,
+                    1,
+                    "gzip-compressed data (the name ends in .gz)",
+                    f"bytes that are not gzip ({start!r})",
+                ) from None
+            raise DataFormatError(path, line_no + 1, "valid gzip data", f"damaged data ({error})") from None
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for non-blank lines, 1-based, without the line ending or a leading BOM."""
+    for line_no, raw in iter_raw_lines(path):
+        if line_no == 1:
+            raw = raw.removeprefix(UTF8_BOM)
+        text = decode_line(raw, path, line_no).rstrip("\r\n")
+        if text.strip():
+            yield line_no, text
 
 
 def _parse_int(value: str, path: str | Path, line_no: int, what: str) -> int:

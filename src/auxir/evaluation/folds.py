@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auxir.data.errors import DataFormatError
+from auxir.data.errors import DataFormatError, describe_json_error
 from auxir.io import atomic_write
 
 __all__ = ["Fold", "load_folds", "make_folds", "save_folds"]
@@ -107,9 +107,10 @@ def load_folds(path: str | Path) -> list[Fold]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark written by an editor is not part of the document.
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as error:
-        raise DataFormatError(path, error.lineno, "JSON folds", error.msg) from None
+        raise DataFormatError(path, error.lineno, "JSON folds", describe_json_error(error)) from None
     if (
         not isinstance(document, dict)
         or document.get("format") != FORMAT
