@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,13 +28,30 @@ from auxir.evaluation.metrics import evaluate
 from auxir.io import atomic_write
 from auxir.models.cross_encoder import CrossEncoder
 from auxir.objectives import build_objective
-from auxir.recipe import Recipe
+from auxir.recipe import Recipe, apply_overrides
 from auxir.reranking import rerank, token_caches
 from auxir.training.distributed import init_distributed
 from auxir.training.trainer import Trainer, TrainResult
 from auxir.training.weighting import ComponentSchedule
 
 log = logging.getLogger(__name__)
+
+# Fields a resumed run may change from its saved recipe.json: they change where a run lives, how it is
+# watched or checkpointed and how fast it evaluates, never what it learns. Everything else must keep its
+# saved value. That includes training.max_steps and training.epochs: the linear learning-rate decay was
+# planned for the first run's length, so a resumed run made longer would match no run trained from scratch
+# (train a new run with the longer budget instead).
+RESUME_SAFE_FIELDS = frozenset(
+    {
+        "training.output_dir",  # the run's folder may have been moved
+        "training.resume",
+        "training.progress",
+        "training.log_every",
+        "training.save_every",
+        "training.device",
+        "evaluation.batch_size",
+    }
+)
 
 
 @dataclass
@@ -68,7 +86,13 @@ def split_queries(ds: Dataset, recipe: Recipe) -> QuerySplit:
             raise ValueError(f"{cfg.folds}: fold {cfg.fold} out of range; the file has {len(folds)} folds")
         fold = folds[cfg.fold]
         qrels = ds.qrels(cfg.eval_split)
-        return QuerySplit(list(fold.train), list(fold.valid), list(fold.test), qrels, qrels)
+        return QuerySplit(
+            list(fold.train)[: cfg.max_train_queries],
+            list(fold.valid)[: cfg.max_valid_queries],
+            list(fold.test)[: cfg.max_eval_queries],
+            qrels,
+            qrels,
+        )
     train = list(ds.queries_for(cfg.train_split))
     if cfg.valid_split:
         valid = list(ds.queries_for(cfg.valid_split))
@@ -89,6 +113,60 @@ def split_queries(ds: Dataset, recipe: Recipe) -> QuerySplit:
     )
 
 
+def saved_recipe(output_dir: str | Path) -> Recipe:
+    """The recipe a run in ``output_dir`` was started with (its ``recipe.json``)."""
+    path = Path(output_dir) / "recipe.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{output_dir}: no recipe.json, so no run to resume in this folder; "
+            "check the output directory, or start a new run without --resume"
+        )
+    return Recipe.from_dict(json.loads(path.read_text(encoding="utf-8")), where=str(path))
+
+
+def resume_recipe(output_dir: str | Path, overrides: list[str]) -> Recipe:
+    """The saved recipe of the run in ``output_dir`` with ``overrides`` applied (checked as resumable)."""
+    saved = saved_recipe(output_dir)
+    values = apply_overrides(saved.to_dict(), overrides)
+    values["training"]["output_dir"] = str(output_dir)  # where the run is now, wherever it was started
+    recipe = Recipe.from_dict(values, where=str(Path(output_dir) / "recipe.json"))
+    check_resumable(saved, recipe)
+    return recipe
+
+
+_ABSENT = object()
+
+
+def check_resumable(saved: Recipe, recipe: Recipe) -> None:
+    """Refuse to resume with a recipe that differs from the saved one outside ``RESUME_SAFE_FIELDS``."""
+    before, after = _flatten(saved.to_dict()), _flatten(recipe.to_dict())
+    changed = [
+        f"{key}: {before.get(key, '(absent)')!r} -> {after.get(key, '(absent)')!r}"
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key, _ABSENT) != after.get(key, _ABSENT) and key not in RESUME_SAFE_FIELDS
+    ]
+    if changed:
+        raise ValueError(
+            f"{recipe.training.output_dir}: cannot resume with settings that differ from the run's "
+            f"recipe.json ({'; '.join(changed)}); a resumed run may change only "
+            f"{', '.join(sorted(RESUME_SAFE_FIELDS - {'training.resume'}))}"
+        )
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"training": {"seed": 0}, "objectives": [{...}]}`` → ``{"training.seed": 0, "objectives.0.name": ...}``."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        items = enumerate(value)
+    else:
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in items:
+        flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
 def first_stage_run(ds: Dataset, recipe: Recipe, query_ids: list[str]) -> list[ScoredDoc]:
     cfg = recipe.data
     wanted = set(query_ids)
@@ -104,6 +182,8 @@ def first_stage_run(ds: Dataset, recipe: Recipe, query_ids: list[str]) -> list[S
 def run_experiment(recipe: Recipe) -> ExperimentResult:
     env = init_distributed()
     out = Path(recipe.training.output_dir)
+    if recipe.training.resume:
+        check_resumable(saved_recipe(out), recipe)  # before recipe.json is overwritten
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "recipe.json") as f:
         json.dump(recipe.to_dict(), f, indent=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -77,6 +78,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, _dir_mode())  # mkdtemp makes 0700; give the directory the usual mode
     try:
         yield tmp
+        _usual_modes(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
             os.replace(path, old)
@@ -87,3 +89,46 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _usual_modes(directory: Path) -> None:
+    """Give everything under ``directory`` the usual umask modes (safetensors writes weights as 0600)."""
+    mask = _umask()
+    for root, dirs, files in os.walk(directory):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            file = os.path.join(root, name)
+            if not os.path.islink(file):
+                executable = os.stat(file).st_mode & 0o111  # kept, within the umask
+                os.chmod(file, (0o666 | executable) & ~mask)
+
+
+# What the writers above leave beside ``name`` when killed: ``.name.XXXXXXXX.tmp`` (mkstemp/mkdtemp) and,
+# between the two renames of atomic_directory, ``.name.old-XXXXXXXX`` (the previous version).
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?:[a-z0-9_]{8}\.tmp|old-[0-9a-f]{8})")
+
+
+def leftover_temporaries(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Hidden temporaries that killed atomic writes left in ``folder`` (only those for ``name`` if given)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in sorted(folder.iterdir()):
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match and (name is None or match["name"] == name):
+            found.append(entry)
+    return found
+
+
+def remove_leftover_temporaries(folder: str | Path) -> list[Path]:
+    """Delete what :func:`leftover_temporaries` finds; call it only when nothing else writes in ``folder``."""
+    removed = leftover_temporaries(folder)
+    for entry in removed:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+    return removed

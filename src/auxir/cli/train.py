@@ -3,6 +3,7 @@
 auxir train --recipe sjtf-mqp --dataset ../shared/data/scifact --output-dir outputs/sjtf
 auxir train --recipe recipes/monobert.yaml --set training.learning_rate=2e-5 --set objectives.0.params.margin=0.5
 torchrun --nproc-per-node 2 -m auxir.cli train --recipe sjtf-mqp      # DistributedDataParallel
+auxir train --resume --output-dir outputs/sjtf --set training.device=cuda:1   # goes on with its recipe.json
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, help="shortcut for --set training.seed=... --set samples.seed=..."
     )
-    parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint-last")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in output_dir from its checkpoint-last with its saved recipe.json; "
+        "only training.progress, log_every, save_every, device and evaluation.batch_size may change",
+    )
 
 
 def recipe_from_args(args: argparse.Namespace):
@@ -52,7 +58,28 @@ def recipe_from_args(args: argparse.Namespace):
         overrides += [f"training.seed={args.seed}", f"samples.seed={args.seed}"]
     if getattr(args, "resume", False):
         overrides.append("training.resume=true")
+        from auxir.experiment import check_resumable, resume_recipe, saved_recipe
+
+        if args.recipe is None:
+            # The run's own recipe.json, not the defaults: a resumed run must go on with its settings.
+            return resume_recipe(_output_dir(overrides), overrides)
+        recipe = load_recipe(args.recipe, overrides)
+        check_resumable(saved_recipe(recipe.training.output_dir), recipe)
+        return recipe
     return load_recipe(args.recipe, overrides)
+
+
+def _output_dir(overrides: list[str]) -> str:
+    """The output_dir the overrides set (the last one wins, as in ``apply_overrides``), else the default."""
+    import yaml
+
+    from auxir.training.config import TrainingConfig
+
+    for item in reversed(overrides):
+        key, _, raw = item.partition("=")
+        if key == "training.output_dir":
+            return str(yaml.safe_load(raw))
+    return TrainingConfig().output_dir
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,21 +1,28 @@
 """Training checkpoints: weights (safetensors), optimizer, scheduler, RNG and data position.
 
 A checkpoint is written into a temporary folder and renamed into place, so an interrupted save leaves
-the previous checkpoint intact.
+the previous checkpoint intact; a save killed between the two renames of ``atomic_directory`` leaves it
+only in a hidden sibling folder, which :func:`recover_checkpoint` puts back.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from auxir.io import atomic_directory
+from auxir.io import atomic_directory, leftover_temporaries
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILES = ("state.safetensors", "optimizer.pt", "trainer_state.json")
 
 
 @dataclass
@@ -25,6 +32,10 @@ class TrainerState:
     batch_in_epoch: int = 0  # batches of ``epoch`` already consumed (this process's shard)
     best_metric: float | None = None
     best_step: int | None = None
+    # Loss sums of the steps since the last log record, so that a resumed run's next record averages
+    # the same steps as an uninterrupted run's.
+    log_sums: dict[str, float] = field(default_factory=dict)
+    log_steps: int = 0
 
 
 def rng_state() -> dict:
@@ -56,8 +67,36 @@ def save_checkpoint(
         (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=2))
 
 
+def checkpoint_step(directory: Path) -> int | None:
+    """The step of the complete checkpoint in ``directory``; None if it is not one."""
+    if not all((directory / name).is_file() for name in CHECKPOINT_FILES):
+        return None
+    try:
+        return int(json.loads((directory / "trainer_state.json").read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):  # trainer_state.json cut short by a kill
+        return None
+
+
+def recover_checkpoint(directory: Path) -> Path | None:
+    """If ``directory`` is missing, rename the newest complete checkpoint that an interrupted save left
+    in a hidden sibling (``.name.XXXXXXXX.tmp`` or ``.name.old-XXXXXXXX``) to it; return the sibling's path."""
+    if directory.exists():
+        return None
+    candidates = []
+    for sibling in leftover_temporaries(directory.parent, directory.name):
+        step = checkpoint_step(sibling) if sibling.is_dir() else None
+        if step is not None:
+            candidates.append((step, sibling))
+    if not candidates:
+        return None
+    step, newest = max(candidates)
+    os.replace(newest, directory)
+    log.warning("recovered the checkpoint of step %d that an interrupted save left in %s", step, newest)
+    return newest
+
+
 def load_checkpoint(directory: Path, module: torch.nn.Module, optimizer, scheduler) -> TrainerState:
-    for name in ("state.safetensors", "optimizer.pt", "trainer_state.json"):
+    for name in CHECKPOINT_FILES:
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory}: not a complete checkpoint (missing {name})")
     load_model(module, str(directory / "state.safetensors"))

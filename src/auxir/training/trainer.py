@@ -22,8 +22,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from transformers import get_linear_schedule_with_warmup
 
+from auxir.io import atomic_write, remove_leftover_temporaries
 from auxir.objectives.base import Objective
-from auxir.training.checkpoint import TrainerState, load_checkpoint, save_checkpoint
+from auxir.training.checkpoint import TrainerState, load_checkpoint, recover_checkpoint, save_checkpoint
 from auxir.training.config import TrainingConfig
 from auxir.training.distributed import DistEnv, barrier, init_distributed, pick_device
 from auxir.training.multitask import MultiTask
@@ -131,8 +132,24 @@ class Trainer:
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
         state = TrainerState()
         last = self.out / "checkpoint-last"
-        if cfg.resume and last.exists():
+        if env.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if cfg.resume:
+                recover_checkpoint(last)
+            # Nothing else writes here now: what killed atomic writes left behind can go.
+            for leftover in remove_leftover_temporaries(self.out):
+                log.info("removed %s, left by an interrupted write", leftover)
+        barrier(env)
+        if cfg.resume:
+            if not last.exists():
+                # Never start from scratch here: that would overwrite the log of the run meant to go on.
+                raise FileNotFoundError(
+                    f"{self.out}: nothing to resume: no checkpoint-last (nor a complete checkpoint left by "
+                    "an interrupted save); check the output directory, or run without resume to start anew"
+                )
             state = load_checkpoint(last, self.multitask, optimizer, scheduler)
+            if env.is_main:
+                _truncate_log(self.out / "train_log.jsonl", state.step)
             log.info(
                 "resumed from %s at step %d (epoch %d, batch %d)",
                 last,
@@ -148,16 +165,14 @@ class Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True,
             )
-        self.out.mkdir(parents=True, exist_ok=True)
         # A resumed run continues its log; a new run in the same folder starts a new one.
         log_mode = "a" if state.step > 0 else "w"
         log_file = (self.out / "train_log.jsonl").open(log_mode) if env.is_main else None
-        writer = _tensorboard(self.out) if env.is_main else None
+        writer = _tensorboard(self.out, state.step) if env.is_main else None
         progress = _progress(total, state.step, cfg.progress and env.is_main)
         history: list[dict] = []
         units, started = 0, time.perf_counter()
         self._evaluated_at, self._saved_at, self._side_seconds = -1, -1, 0.0
-        running: dict[str, float] = {}
         self._since_best, self._stop = 0, False
         module.train()
         try:
@@ -172,13 +187,12 @@ class Trainer:
                     components = self._step(module, optimizer, scheduler, state)
                     units += components.pop("_units")
                     for k, v in components.items():
-                        running[k] = running.get(k, 0.0) + v
+                        state.log_sums[k] = state.log_sums.get(k, 0.0) + v
+                    state.log_steps += 1
                     state.step += 1
                     progress.update(1)
                     if state.step % cfg.log_every == 0 or state.step == total:
-                        record = self._log(state, running, scheduler, log_file, writer, progress)
-                        history.append(record)
-                        running = {}
+                        history.append(self._log(state, scheduler, log_file, writer, progress))
                     if cfg.eval_every and state.step % cfg.eval_every == 0:
                         self._evaluate(state, history, log_file)
                     if cfg.save_every and state.step % cfg.save_every == 0:
@@ -271,14 +285,11 @@ class Trainer:
         out["_units"] = units
         return out
 
-    def _log(self, state, running, scheduler, log_file, writer, progress) -> dict:
-        steps = (
-            self.config.log_every
-            if state.step % self.config.log_every == 0
-            else state.step % self.config.log_every
-        )
+    def _log(self, state, scheduler, log_file, writer, progress) -> dict:
+        # The mean over the steps since the last record (a resumed run's first record included).
         record = {"step": state.step, "epoch": state.epoch, "lr": scheduler.get_last_lr()[0]}
-        record.update({k: v / steps for k, v in running.items()})
+        record.update({k: v / state.log_steps for k, v in state.log_sums.items()})
+        state.log_sums, state.log_steps = {}, 0
         record.update(self.multitask.weighting.log_values())
         record.update(self.multitask.grad_stats)
         self.multitask.grad_stats = {}
@@ -334,9 +345,26 @@ def _progress(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, disable=not enabled, desc="train", dynamic_ncols=True)
 
 
-def _tensorboard(out: Path):
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the records up to ``step``: the resumed run logs the later steps of the killed run again."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by the kill
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= step:
+            kept.append(line + "\n")
+    with atomic_write(path) as handle:
+        handle.write("".join(kept))
+
+
+def _tensorboard(out: Path, step: int):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is optional
         return None
-    return SummaryWriter(str(out / "tensorboard"))
+    # A resumed run drops the events the killed run wrote after its checkpoint, as in train_log.jsonl.
+    return SummaryWriter(str(out / "tensorboard"), purge_step=step + 1 if step else None)
