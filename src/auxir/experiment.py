@@ -235,16 +235,14 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     valid_run = [s for s in run if s.query_id in by_split["valid"]]
     ev = recipe.evaluation
 
+    def rerank_with(m, first_stage):
+        caches = (query_cache, doc_cache)
+        return rerank(
+            m, first_stage, query_text, doc_text, recipe.data.rerank_top_k, ev.batch_size, caches=caches
+        )
+
     def validate(m) -> dict[str, float]:
-        reranked = rerank(
-            m,
-            valid_run,
-            query_text,
-            doc_text,
-            recipe.data.rerank_top_k,
-            ev.batch_size,
-            caches=(query_cache, doc_cache),
-        ).run
+        reranked = rerank_with(m, valid_run).run
         return evaluate(reranked, split.train_qrels, [ev.valid_metric], rel=ev.rel).aggregate
 
     trainer = Trainer(
@@ -263,15 +261,7 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         model = CrossEncoder.from_pretrained(train_result.best_dir).to(trainer.device)
     test_run = [s for s in run if s.query_id in by_split["test"]]
     started = time.perf_counter()
-    reranked = rerank(
-        model,
-        test_run,
-        query_text,
-        doc_text,
-        recipe.data.rerank_top_k,
-        ev.batch_size,
-        caches=(query_cache, doc_cache),
-    )
+    reranked = rerank_with(model, test_run)
     seconds = time.perf_counter() - started
     run_path = out / "reranked.trec"
     first = evaluate(test_run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
@@ -279,15 +269,7 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     fusion, fused_run, fused = None, None, None
     if ev.fusion != "none" and valid_run:
         # The weight is chosen on the validation queries with the model that is evaluated, never on test.
-        valid_reranked = rerank(
-            model,
-            valid_run,
-            query_text,
-            doc_text,
-            recipe.data.rerank_top_k,
-            ev.batch_size,
-            caches=(query_cache, doc_cache),
-        ).run
+        valid_reranked = rerank_with(model, valid_run).run
         fusion = choose_weight(
             valid_reranked, valid_run, split.train_qrels, ev.valid_metric, ev.fusion, rel=ev.rel
         )

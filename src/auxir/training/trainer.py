@@ -198,11 +198,6 @@ class Trainer:
                     if cfg.save_every and state.step % cfg.save_every == 0:
                         self._save(last, optimizer, scheduler, state)
                 if self._stop:
-                    log.info(
-                        "early stopping at step %d: no better validation for %d evaluations",
-                        state.step,
-                        self._since_best,
-                    )
                     break
                 if state.batch_in_epoch >= usable:
                     state.epoch += 1
@@ -212,12 +207,13 @@ class Trainer:
                     if cfg.save_every is None:
                         self._save(last, optimizer, scheduler, state)
                     if self._stop:
-                        log.info(
-                            "early stopping at step %d: no better validation for %d evaluations",
-                            state.step,
-                            self._since_best,
-                        )
                         break
+            if self._stop:
+                log.info(
+                    "early stopping at step %d: no better validation for %d evaluations",
+                    state.step,
+                    self._since_best,
+                )
             if self._evaluated_at != state.step:
                 self._evaluate(state, history, log_file)
             if self._saved_at != state.step:
