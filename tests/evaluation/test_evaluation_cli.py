@@ -101,3 +101,33 @@ def test_folds(files, capsys):
     document = json.loads(out.read_text())
     assert document["k"] == 3 and document["metadata"]["seed"] == 0
     assert sorted(q for fold in document["folds"] for q in fold["test"]) == ["q1", "q2", "q3"]
+
+
+def test_evaluate_prints_coverage(files, capsys):
+    code = auxir.cli.main(
+        [
+            "evaluate",
+            "--run",
+            str(files / "run.trec"),
+            "--qrels",
+            str(files / "qrels.txt"),
+            "--metrics",
+            "RR@10",
+        ]
+    )
+    assert code == 0
+    assert "run: 3 queries, 2 judged (67%), Judged@10 0.9000" in capsys.readouterr().out
+
+
+def test_compare_prints_coverage_and_strict_queries_refuses(files, capsys):
+    # "short" lacks q2: its mean would be over q1 alone, beside the baseline's over q1 and q2.
+    short = "".join(line + "\n" for line in (files / "run.trec").read_text().splitlines() if line[:2] != "q2")
+    (files / "short.trec").write_text(short)
+    args = ["compare", "--baseline", str(files / "run.trec"), "--runs", str(files / "short.trec"),
+            "--qrels", str(files / "qrels.txt"), "--metrics", "RR@10"]  # fmt: skip
+    assert auxir.cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "| run | 2 | 2/3 | 0.9000 |" in out and "| short | 1 | 1/2 | 0.8000 |" in out
+    assert "**Warning:** runs evaluated on different queries: baseline 'run' on 2, 'short' on 1" in out
+    assert auxir.cli.main([*args, "--strict-queries"]) == 2
+    assert "expected every run evaluated on the same queries" in capsys.readouterr().err

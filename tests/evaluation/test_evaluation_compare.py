@@ -111,3 +111,34 @@ def test_per_query_csv(tmp_path):
 def test_baseline_not_among_runs_is_an_error():
     with pytest.raises(ValueError, match=r"baseline 'bm25' among the runs, found runs \['A', 'base'\]"):
         compare({"base": BASELINE, "A": RUN_A}, "bm25", QRELS, "RR@10")
+
+
+def test_runs_on_different_queries_are_noted_and_refused_when_strict(caplog):
+    # A run of one query beside a baseline of five: its mean is over another query set.
+    one_query = ranked_at({"q1": 1})
+    runs = {"base": BASELINE, "A": one_query}
+    with caplog.at_level("WARNING", logger="auxir.evaluation.compare"):
+        comparison = compare(runs, "base", QRELS, "RR@10")
+    assert comparison.notes[0].startswith(
+        "runs evaluated on different queries: baseline 'base' on 5, 'A' on 1 (0 not in the baseline's, "
+        "4 of the baseline's missing)"
+    )
+    assert "runs evaluated on different queries" in caplog.text
+    text = comparison.to_markdown()
+    assert "**Warning:** runs evaluated on different queries" in text
+    # six documents a query, one of them judged: Judged@10 = 1/6
+    assert "| base | 5 | 5/5 | 0.1667 |" in text and "| A | 1 | 1/1 | 0.1667 |" in text
+    with pytest.raises(ValueError, match=r"expected every run evaluated on the same queries, found runs"):
+        compare(runs, "base", QRELS, "RR@10", strict=True)
+    # missing="zero" counts every judged query for every run: the means are over the same queries again.
+    assert compare(runs, "base", QRELS, "RR@10", missing="zero", strict=True).notes == []
+
+
+def test_run_barely_judged_is_noted():
+    unjudged = [ScoredDoc(q, f"other{i}", float(-i)) for q in QUERIES for i in range(10)]
+    comparison = compare({"base": BASELINE, "A": unjudged}, "base", QRELS, "RR@10")
+    assert comparison.notes == [
+        "run 'A': Judged@10 is 0.0000 (< 0.1): its top documents are almost all unjudged, so its scores "
+        "say little (a run of another collection, or ids that do not match?)"
+    ]
+    assert "| A | 5 | 5/5 | 0.0000 |" in comparison.to_markdown()

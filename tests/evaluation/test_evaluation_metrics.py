@@ -15,7 +15,7 @@ import math
 import pytest
 
 from auxir.data.records import Qrel, ScoredDoc
-from auxir.evaluation.metrics import evaluate, parse_metrics
+from auxir.evaluation.metrics import Coverage, evaluate, parse_metrics
 
 LOG2_3 = math.log2(3)
 
@@ -120,3 +120,24 @@ def test_duplicate_document_in_run_is_an_error(qrels):
     run = [ScoredDoc("q1", "d1", 2.0), ScoredDoc("q1", "d1", 1.0)]
     with pytest.raises(ValueError, match="doc 'd1' twice"):
         evaluate(run, qrels, "nDCG@10")
+
+
+def test_coverage_counts_judged_queries_and_judged_at_10(run, qrels):
+    # q1 ranks d2 d1 d3 d5 d4: 4 of 5 judged; q2 ranks d5 d1 d6: all judged; q4 has no judgements.
+    result = evaluate(run, qrels, ["RR@10"])
+    assert result.coverage == Coverage(run_queries=3, judged_queries=2, judged_at_10=pytest.approx(0.9))
+    assert result.coverage.warnings() == []
+    assert "run: 3 queries, 2 judged (67%), Judged@10 0.9000" in result.to_table()
+
+
+def test_coverage_warns_when_a_run_barely_overlaps_the_qrels():
+    # One judged query out of three, and its top 10 holds no judged document (the relevant one is 11th).
+    run = [ScoredDoc("q1", f"n{i}", float(20 - i)) for i in range(10)] + [ScoredDoc("q1", "rel", 1.0)]
+    run += [ScoredDoc("x1", "n0", 1.0), ScoredDoc("x2", "n0", 1.0)]
+    result = evaluate(run, [Qrel("q1", "rel", 1)], ["RR@100"])
+    assert result.coverage == Coverage(run_queries=3, judged_queries=1, judged_at_10=0.0)
+    warnings = result.coverage.warnings()
+    assert len(warnings) == 2
+    assert warnings[0].startswith("only 1 of its 3 queries are judged (33% < 50%)")
+    assert warnings[1].startswith("Judged@10 is 0.0000 (< 0.1)")
+    assert "warning: Judged@10 is 0.0000" in result.to_table()

@@ -190,3 +190,15 @@ def test_early_stopping_after_patience(tiny_bert, tmp_path):
     result = trainer.train()
     assert result.steps == 6  # epochs 1–3 validated (0.5, 0.4, 0.3): two without a new best → stop
     assert result.best_step == 2 and result.best_metric == 0.5
+
+
+def test_identity_pooler_is_not_reset_on_reload(tiny_bert, tmp_path):
+    model = tiny_cross_encoder(tiny_bert, pooler="identity")
+    with torch.no_grad():
+        model.backbone.base_model.pooler.dense.weight.mul_(0.5)  # "trained" away from the identity
+    model.save_pretrained(tmp_path / "m")
+    reloaded = CrossEncoder.from_pretrained(tmp_path / "m")
+    assert reloaded.config.pooler == "keep"
+    assert torch.equal(
+        reloaded.backbone.base_model.pooler.dense.weight, model.backbone.base_model.pooler.dense.weight
+    )

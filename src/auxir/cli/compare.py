@@ -4,7 +4,9 @@
         --metrics nDCG@10 RR@10 R@100 --markdown compare.md --per-query per_query.csv
 
 Runs are files (named after the file: ``BM25.test.trec`` -> ``BM25.test``), ``NAME=PATH``, or with
-``--dataset`` the names of the dataset's runs.
+``--dataset`` the names of the dataset's runs. The output says how many queries each mean is over and how
+much of each run the qrels judge, and warns when the runs cover different queries (``--strict-queries``:
+refuse instead) or barely overlap the qrels.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--alpha", type=float, default=0.05, help="significance level after correction (default 0.05)"
     )
     parser.add_argument(
+        "--strict-queries",
+        action="store_true",
+        help="refuse (exit 2) when the runs were evaluated on different queries, instead of warning",
+    )
+    parser.add_argument(
         "--markdown", type=Path, default=None, help="also write the tables to this markdown file"
     )
     parser.add_argument(
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         rel=args.rel,
         alpha=args.alpha,
         missing=args.missing,
+        strict=args.strict_queries,
     )
     table = comparison.to_markdown()
     print(table, end="")

@@ -10,6 +10,7 @@ from a file or a dataset's run name).
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from auxir.evaluation.metrics import VALID_EXAMPLES, evaluate
 
 if TYPE_CHECKING:
     from auxir.data.dataset import Dataset
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_METRICS = ["nDCG@10", "RR@10", "R@100"]
 _RUN_SUFFIXES = (".gz", ".trec", ".run", ".txt", ".tsv")
@@ -119,7 +122,11 @@ def run(args: argparse.Namespace) -> int:
         rel=args.rel,
         missing=args.missing,
     )
-    print(f"run: {run_name(args.run)}")
+    name = run_name(args.run)
+    if result.coverage is not None:
+        for warning in result.coverage.warnings():
+            logger.warning("run %r: %s", name, warning)
+    print(f"run: {name}")
     print(result.to_table())
     if args.per_query is not None:
         result.write_per_query_csv(args.per_query)

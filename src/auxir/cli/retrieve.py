@@ -2,6 +2,9 @@
 
 auxir retrieve --index idx/bm25 --dataset ../shared/data/scifact --split test --k 1000 --out run.trec
 auxir retrieve --index idx/minilm --queries topics.tsv --k 100 --out run.trec
+
+With --dataset, the index must have been built from that dataset's documents (the fingerprint in its
+manifest is checked); queries from a --queries file cannot be checked.
 """
 
 from __future__ import annotations
@@ -10,8 +13,12 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auxir.data.records import Query
+
+if TYPE_CHECKING:
+    from auxir.data.dataset import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def read_queries(args: argparse.Namespace) -> dict[str, Query]:
-    """The queries named on the command line: a dataset's (one split's) or a file's."""
+def read_queries(args: argparse.Namespace, dataset: Dataset | None = None) -> dict[str, Query]:
+    """The queries named on the command line: a dataset's (one split's) or a file's.
+
+    ``dataset`` is ``--dataset`` already opened (it is opened here otherwise)."""
     if args.queries:
         if args.split:
             raise ValueError("--split applies to --dataset, not to --queries")
@@ -45,19 +54,26 @@ def read_queries(args: argparse.Namespace) -> dict[str, Query]:
         from auxir.data.trec import read_topics
 
         return read_topics(args.queries, field=args.field)
-    from auxir.data.dataset import load_dataset
+    if dataset is None:
+        from auxir.data.dataset import load_dataset
 
-    dataset = load_dataset(args.dataset)
+        dataset = load_dataset(args.dataset)
     return dataset.queries_for(args.split) if args.split else dataset.queries
 
 
 def run(args: argparse.Namespace) -> int:
     from auxir.data.trec import write_run
     from auxir.retrieval.index_files import read_manifest
-    from auxir.retrieval.retriever import load_retriever
+    from auxir.retrieval.retriever import check_corpus, load_retriever
 
     kind = read_manifest(args.index)["kind"]
-    queries = read_queries(args)
+    dataset = None
+    if args.dataset:
+        from auxir.data.dataset import load_dataset
+
+        dataset = load_dataset(args.dataset)
+        check_corpus(args.index, dataset.docs, args.dataset)
+    queries = read_queries(args, dataset)
     if not queries:
         raise ValueError(f"no queries to retrieve for (dataset {args.dataset}, split {args.split})")
     retriever = load_retriever(args.index, device=args.device)

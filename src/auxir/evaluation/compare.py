@@ -8,14 +8,20 @@ Sample Sizes*, SIGIR 2014 tutorial; Fuhr, *Some Common Mistakes in IR Evaluation
 - the family of tests is every (run, metric) pair, corrected together with Holm's step-down procedure
   (Holm, *A Simple Sequentially Rejective Multiple Test Procedure*, Scand. J. Statist. 6, 1979);
 - per query, a win / tie / loss against the baseline, a tie being ``|difference| < 1e-9``.
+
+Each run's mean is over its own evaluated queries, so means side by side are comparable only when the runs
+cover the same queries: :func:`compare` warns when they do not (or refuses, with ``strict=True``), and warns
+when a run barely overlaps the qrels (see :class:`~auxir.evaluation.metrics.Coverage`). The warnings are
+logged and kept in :attr:`Comparison.notes`, which the markdown table prints.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scipy import stats
@@ -27,6 +33,8 @@ from auxir.io import atomic_write
 __all__ = ["TIE_TOLERANCE", "Comparison", "PairedTest", "compare", "holm_bonferroni", "paired_t_test"]
 
 TIE_TOLERANCE = 1e-9
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,8 @@ class Comparison:
 
     ``runs`` lists the run names, baseline first; ``results`` holds each run's :class:`EvalResult` (its
     ``aggregate`` is the run's mean over its own evaluated queries); ``tests`` holds one :class:`PairedTest`
-    per (non-baseline run, metric), Holm-corrected together.
+    per (non-baseline run, metric), Holm-corrected together. ``notes`` holds the warnings about what the
+    runs cover (different query sets, little overlap with the qrels).
     """
 
     baseline: str
@@ -118,6 +127,7 @@ class Comparison:
     tests: list[PairedTest]
     alpha: float
     rel: int | None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def means(self) -> dict[str, dict[str, float]]:
@@ -155,6 +165,22 @@ class Comparison:
             f"† p ≤ {self.alpha} in a paired two-sided t-test against {self.baseline}, Holm–Bonferroni-corrected over "
             f"{n_tests} comparisons (runs × metrics); the p-values in brackets are the corrected ones.",
         ]
+        lines += ["", "Queries each mean is over, and how much of each run the qrels judge:", ""]
+        lines += [
+            _md_row(["run", "queries", "run queries judged", "Judged@10"]),
+            _md_row(["---", "---:", "---:", "---:"]),
+        ]
+        for name in self.runs:
+            result = self.results[name]
+            coverage = result.coverage
+            judged = (
+                [f"{coverage.judged_queries}/{coverage.run_queries}", f"{coverage.judged_at_10:.{digits}f}"]
+                if coverage is not None
+                else ["n/a", "n/a"]
+            )
+            lines.append(_md_row([name, str(len(result.query_ids)), *judged]))
+        if self.notes:
+            lines += ["", *(f"**Warning:** {note}" for note in self.notes)]
         if details:
             lines += [
                 "",
@@ -210,11 +236,14 @@ def compare(
     rel: int | None = None,
     alpha: float = 0.05,
     missing: MissingQueries = "ignore",
+    strict: bool = False,
 ) -> Comparison:
     """Evaluate every run and test each against ``runs[baseline]`` (see the module docstring).
 
     ``rel`` and ``missing`` are passed to :func:`~auxir.evaluation.metrics.evaluate`. The tests pair the
-    queries that both the run and the baseline were evaluated on.
+    queries that both the run and the baseline were evaluated on. Runs evaluated on different query sets
+    are logged as a warning and noted in :attr:`Comparison.notes`; with ``strict=True`` they raise
+    ``ValueError`` instead.
     """
     if baseline not in runs:
         raise ValueError(
@@ -235,6 +264,15 @@ def compare(
             results[name] = evaluate(runs[name], qrels, metric_names, rel=rel, missing=missing)
         except ValueError as error:
             raise ValueError(f"compare: run {name!r}: {error}") from error
+
+    notes = _coverage_notes(results)
+    mismatch = _query_set_mismatch(results, baseline)
+    if mismatch is not None:
+        if strict:
+            raise ValueError(f"compare: expected every run evaluated on the same queries, found {mismatch}")
+        notes.insert(0, mismatch)
+    for note in notes:
+        logger.warning("compare: %s", note)
 
     base = results[baseline]
     raw: list[dict] = []
@@ -274,7 +312,36 @@ def compare(
         tests=tests,
         alpha=alpha,
         rel=rel,
+        notes=notes,
     )
+
+
+def _query_set_mismatch(results: Mapping[str, EvalResult], baseline: str) -> str | None:
+    """A sentence saying how the runs' evaluated query sets differ from the baseline's, or None."""
+    base = set(results[baseline].query_ids)
+    differing = []
+    for name, result in results.items():
+        ours = set(result.query_ids)
+        if name != baseline and ours != base:
+            differing.append(
+                f"{name!r} on {len(ours)} ({len(ours - base)} not in the baseline's, "
+                f"{len(base - ours)} of the baseline's missing)"
+            )
+    if not differing:
+        return None
+    return (
+        f"runs evaluated on different queries: baseline {baseline!r} on {len(base)}, {'; '.join(differing)}. "
+        "Their means are over different query sets and are not comparable; the paired tests use only the "
+        "common queries (evaluate with missing='zero' to count every judged query)"
+    )
+
+
+def _coverage_notes(results: Mapping[str, EvalResult]) -> list[str]:
+    notes = []
+    for name, result in results.items():
+        if result.coverage is not None:
+            notes += [f"run {name!r}: {warning}" for warning in result.coverage.warnings()]
+    return notes
 
 
 def _mean(values: Sequence[float]) -> float:

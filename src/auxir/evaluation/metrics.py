@@ -36,12 +36,53 @@ import ir_measures
 from auxir.data.records import Qrel, ScoredDoc
 from auxir.io import atomic_write
 
-__all__ = ["EvalResult", "MissingQueries", "evaluate", "parse_metrics"]
+__all__ = ["Coverage", "EvalResult", "MissingQueries", "evaluate", "parse_metrics"]
 
 MissingQueries = Literal["ignore", "zero"]
 
 VALID_EXAMPLES = "nDCG@10, RR@10, RR(rel=2)@10, P@20, R@100, R(rel=2)@1000, AP, AP(rel=2)@1000, Judged@10"
 MEASURES_DOC = "https://ir-measur.es/en/latest/measures.html"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a run the qrels can judge: the first thing to check when a score looks implausible.
+
+    ``run_queries`` queries are in the run, ``judged_queries`` of them have judgements, and ``judged_at_10``
+    is ir_measures' ``Judged@10`` (the fraction of the top 10 documents that are judged) averaged over those
+    judged queries. A run evaluated against another collection's qrels shows either few judged queries or,
+    when query ids happen to coincide, a Judged@10 near 0.
+    """
+
+    run_queries: int
+    judged_queries: int
+    judged_at_10: float
+
+    @property
+    def judged_fraction(self) -> float:
+        return self.judged_queries / self.run_queries if self.run_queries else 0.0
+
+    def describe(self) -> str:
+        """``45 queries, 45 judged (100%), Judged@10 0.8312``."""
+        return (
+            f"{self.run_queries} queries, {self.judged_queries} judged ({self.judged_fraction:.0%}), "
+            f"Judged@10 {self.judged_at_10:.4f}"
+        )
+
+    def warnings(self, min_judged_fraction: float = 0.5, min_judged_at_10: float = 0.1) -> list[str]:
+        """Why the run may not belong to these qrels (empty when it plausibly does)."""
+        found = []
+        if self.judged_fraction < min_judged_fraction:
+            found.append(
+                f"only {self.judged_queries} of its {self.run_queries} queries are judged "
+                f"({self.judged_fraction:.0%} < {min_judged_fraction:.0%}): is it a run of this collection and split?"
+            )
+        if self.judged_at_10 < min_judged_at_10:
+            found.append(
+                f"Judged@10 is {self.judged_at_10:.4f} (< {min_judged_at_10}): its top documents are almost all "
+                "unjudged, so its scores say little (a run of another collection, or ids that do not match?)"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -51,7 +92,8 @@ class EvalResult:
     ``aggregate`` maps each metric name, as it was asked for, to its value over the evaluated queries (a mean
     for every metric listed above; ir_measures' own aggregator is used, so ``NumRet`` and friends are sums).
     ``per_query`` maps metric name -> query id -> value. ``measures`` maps each metric name to the
-    ir_measures measure that was computed (``RR@10`` -> ``RR(rel=2)@10`` when ``rel=2``).
+    ir_measures measure that was computed (``RR@10`` -> ``RR(rel=2)@10`` when ``rel=2``). ``coverage`` says how
+    much of the run the qrels judge (see :class:`Coverage`).
     """
 
     aggregate: dict[str, float]
@@ -59,6 +101,7 @@ class EvalResult:
     measures: dict[str, str] = field(default_factory=dict)
     rel: int | None = None
     missing: MissingQueries = "ignore"
+    coverage: Coverage | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -82,6 +125,9 @@ class EvalResult:
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
         lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
         lines.append(f"({len(self.query_ids)} queries; missing queries: {self.missing})")
+        if self.coverage is not None:
+            lines.append(f"run: {self.coverage.describe()}")
+            lines += [f"warning: {warning}" for warning in self.coverage.warnings()]
         return "\n".join(lines)
 
     def write_per_query_csv(self, path: str | Path) -> None:
@@ -216,7 +262,8 @@ def evaluate(
             f"evaluate: expected the run and the qrels to share query ids, found none in common: "
             f"run queries {_examples(run_table)}, judged queries {_examples(qrels_table)}"
         )
-    distinct = list(dict.fromkeys(measures.values()))
+    judged_at_10 = ir_measures.parse_measure("Judged@10")
+    distinct = list(dict.fromkeys([*measures.values(), judged_at_10]))
     try:
         evaluator = ir_measures.evaluator(distinct, qrels_table)
     except (ValueError, NotImplementedError, RuntimeError) as error:
@@ -239,10 +286,17 @@ def evaluate(
             aggregator.add(value)
         per_query[name] = values
         aggregate[name] = float(aggregator.result())
+    judged = [computed[judged_at_10].get(qid, 0.0) for qid in overlap]
+    coverage = Coverage(
+        run_queries=len(run_table),
+        judged_queries=len(overlap),
+        judged_at_10=sum(judged) / len(judged),
+    )
     return EvalResult(
         aggregate=aggregate,
         per_query=per_query,
         measures={name: str(measure) for name, measure in measures.items()},
         rel=rel,
         missing=missing,
+        coverage=coverage,
     )

@@ -203,12 +203,54 @@ class CrossEncoder(nn.Module):
         return _Heads(self)
 
     def save_pretrained(self, directory: str | Path) -> None:
-        """Write the checkpoint into a temporary folder and move it into place only once complete."""
+        """Write the checkpoint into a temporary folder and move it into place only once complete.
+
+        sentence-transformers' ``CrossEncoder`` reads the checkpoint as a plain sequence-classification model;
+        the files say what it needs to score as auxir does: no activation on the logit (its default for one
+        label is a sigmoid) and ``max_length`` as the tokenizer's ``model_max_length`` (its default: the
+        position embeddings, 512). That reproduces auxir's scores only where the score *is* that model's
+        logit over (query, document): the ``cls`` scorer, query first, the checkpoint's own pooler and no
+        bi-encoder term. ``auxir_sentence_transformers_compatible`` in ``config.json`` says whether this
+        checkpoint is such a one (and ``auxir_sentence_transformers_note`` why not); it sits beside the
+        ``auxir`` settings, not among them, so that they still load as a ``CrossEncoderConfig``. Pairs
+        longer than ``max_length`` differ either way: auxir cuts the query at ``max_query_length`` and
+        fills the rest with the document, sentence-transformers truncates the longer text first.
+        """
+        config = self.config
+        reasons = [
+            reason
+            for reason, applies in (
+                (f"the {config.scorer!r} scorer is auxir's own head", config.scorer != "cls"),
+                (f"pooler={config.pooler!r} skips the pooler the checkpoint holds", config.pooler == "skip"),
+                (
+                    f"bi_encoder={config.bi_encoder!r} adds a term outside the model",
+                    config.bi_encoder != "none",
+                ),
+                ("segment_order='doc_first' puts the document first", config.segment_order != "query_first"),
+            )
+            if applies
+        ]
         with atomic_directory(directory) as tmp:
-            self.backbone.config.auxir = asdict(self.config)
+            stored = asdict(self.config)
+            if (
+                stored["pooler"] == "identity"
+            ):  # the identity was the start; the trained pooler is kept on reload
+                stored["pooler"] = "keep"
+            self.backbone.config.auxir = stored
             self.backbone.config.architectures = [type(self.backbone).__name__]
+            self.backbone.config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
+            self.backbone.config.auxir_sentence_transformers_compatible = not reasons
+            self.backbone.config.auxir_sentence_transformers_note = (
+                "sentence-transformers' CrossEncoder scores differently from auxir: " + "; ".join(reasons)
+                if reasons
+                else "sentence-transformers' CrossEncoder reproduces auxir's scores on pairs within max_length"
+            )
             self.backbone.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
+            tokenizer_file = tmp / "tokenizer_config.json"
+            tokenizer_config = json.loads(tokenizer_file.read_text(encoding="utf-8"))
+            tokenizer_config["model_max_length"] = config.max_length
+            tokenizer_file.write_text(json.dumps(tokenizer_config, indent=2, ensure_ascii=False) + "\n")
             state = {k: v.detach().contiguous().cpu() for k, v in self.heads().state_dict().items()}
             save_file(state, str(tmp / HEADS_FILE))
             (tmp / "auxir.json").write_text(json.dumps({"format": "auxir-cross-encoder", "version": 1}))

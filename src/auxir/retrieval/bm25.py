@@ -182,6 +182,7 @@ class BM25Index:
                 tmp,
                 "bm25",
                 self.config.to_dict(),
+                doc_ids=self.doc_ids,
                 num_docs=len(self.doc_ids),
                 bm25s_version=bm25s.__version__,
             )

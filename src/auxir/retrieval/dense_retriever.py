@@ -4,7 +4,8 @@ The bi-encoder retrieval of DPR (Karpukhin et al., 2020) and sentence-transforme
 documents encoded once, offline; each query encoded at search time and matched by inner product.
 A saved retriever is a directory::
 
-    auxir_index.json   # kind "dense"; config: the encoder configuration (as resolved at build time)
+    auxir_index.json   # kind "dense"; config: the encoder configuration (as resolved at build time);
+                       # corpus: the fingerprint of the indexed doc ids
     index/             # the DenseIndex (FAISS file, doc ids, its configuration)
 """
 
@@ -81,7 +82,13 @@ class DenseRetriever:
         """Write the encoder configuration and the index into ``directory`` (atomically)."""
         with atomic_directory(directory) as tmp:
             self.index.save(tmp / _INDEX_DIR)
-            write_manifest(tmp, "dense", self.encoder.config.to_dict(), num_docs=len(self.index))
+            write_manifest(
+                tmp,
+                "dense",
+                self.encoder.config.to_dict(),
+                doc_ids=self.index.doc_ids,
+                num_docs=len(self.index),
+            )
 
     @classmethod
     def load(cls, directory: str | Path, device: str | None = None, mmap: bool = False) -> DenseRetriever:

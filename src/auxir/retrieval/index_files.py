@@ -2,15 +2,18 @@
 
 The manifest (``auxir_index.json``) says what kind of index the directory holds, so that
 ``auxir retrieve --index DIR`` can open any of them, and it carries the configuration the index
-was built with. Directories are written like :func:`auxir.io.atomic_write` writes files: into a
-temporary sibling first, renamed over the target only when complete.
+was built with and a fingerprint of the documents it holds (``corpus``: their number and a SHA-256 of
+their sorted ids), so that an index is not silently searched for another collection's queries.
+Directories are written like :func:`auxir.io.atomic_write` writes files: into a temporary sibling
+first, renamed over the target only when complete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from auxir.io import atomic_write
 
 MANIFEST_NAME = "auxir_index.json"
 FORMAT_VERSION = 1
+DOC_IDS_NAME = "doc_ids.json"
 
 
 @contextlib.contextmanager
@@ -41,9 +45,34 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         yield tmp
 
 
-def write_manifest(directory: str | Path, kind: str, config: dict[str, Any], **extra: Any) -> None:
-    """Write ``auxir_index.json`` with the index kind, its configuration and any ``extra`` fields."""
+def corpus_fingerprint(doc_ids: Iterable[str]) -> dict[str, Any]:
+    """``{"num_docs": n, "doc_ids_sha256": hex}`` of a set of doc ids: cheap, and independent of their order.
+
+    >>> corpus_fingerprint(["b", "a"]) == corpus_fingerprint(["a", "b"])
+    True
+    """
+    ids = sorted(doc_ids)
+    digest = hashlib.sha256()
+    for doc_id in ids:
+        digest.update(doc_id.encode("utf-8"))
+        digest.update(b"\n")
+    return {"num_docs": len(ids), "doc_ids_sha256": digest.hexdigest()}
+
+
+def write_manifest(
+    directory: str | Path,
+    kind: str,
+    config: dict[str, Any],
+    doc_ids: Iterable[str] | None = None,
+    **extra: Any,
+) -> None:
+    """Write ``auxir_index.json`` with the index kind, its configuration and any ``extra`` fields.
+
+    The ``corpus`` field fingerprints ``doc_ids`` (without them there is no ``corpus`` field).
+    """
     manifest = {"kind": kind, "format_version": FORMAT_VERSION, "config": config, **extra}
+    if doc_ids is not None:
+        manifest["corpus"] = corpus_fingerprint(doc_ids)
     with atomic_write(Path(directory) / MANIFEST_NAME) as handle:
         json.dump(manifest, handle, indent=2, sort_keys=True)
         handle.write("\n")
