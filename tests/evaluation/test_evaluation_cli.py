@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 
 import pytest
 
 import auxir.cli
-
-
-@pytest.fixture(autouse=True)
-def only_importable_commands(monkeypatch):
-    # build_parser imports every module in COMMANDS; other subcommands may not exist yet in this tree.
-    available = {
-        name: module for name, module in auxir.cli.COMMANDS.items() if importlib.util.find_spec(module)
-    }
-    monkeypatch.setattr(auxir.cli, "COMMANDS", available)
 
 
 @pytest.fixture

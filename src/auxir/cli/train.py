@@ -20,8 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", default=None, help="a recipe name in recipes/ or a YAML file")
+def add_override_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--set`` and its shortcuts ``--dataset`` / ``--model`` (``train`` and ``tune`` share them)."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -32,6 +32,20 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dataset", help="shortcut for --set data.dataset=...")
     parser.add_argument("--model", help="shortcut for --set model=...")
+
+
+def overrides_from_args(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.dataset:
+        overrides.append(f"data.dataset={args.dataset}")
+    if args.model:
+        overrides.append(f"model={args.model}")
+    return overrides
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", default=None, help="a recipe name in recipes/ or a YAML file")
+    add_override_arguments(parser)
     parser.add_argument("--output-dir", help="shortcut for --set training.output_dir=...")
     parser.add_argument(
         "--seed", type=int, help="shortcut for --set training.seed=... --set samples.seed=..."
@@ -47,11 +61,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 def recipe_from_args(args: argparse.Namespace):
     from auxir.recipe import load_recipe
 
-    overrides = list(args.overrides)
-    if args.dataset:
-        overrides.append(f"data.dataset={args.dataset}")
-    if args.model:
-        overrides.append(f"model={args.model}")
+    overrides = overrides_from_args(args)
     if args.output_dir:
         overrides.append(f"training.output_dir={args.output_dir}")
     if args.seed is not None:

@@ -15,6 +15,7 @@ import math
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from auxir.cli.train import add_override_arguments
     from auxir.tuning import SAMPLERS
 
     parser = subparsers.add_parser("tune", help="search recipe hyper-parameters with Optuna")
@@ -23,16 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, required=True, help="trials in all (a resumed search included)")
     parser.add_argument("--jobs", type=int, default=1, help="trials run at once (they share the device)")
     parser.add_argument("--out", required=True, help="output directory; re-run with the same one to resume")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.FIELD=VALUE",
-        help="override a recipe field for every trial (repeatable), e.g. training.batch_size=32",
-    )
-    parser.add_argument("--dataset", help="shortcut for --set data.dataset=...")
-    parser.add_argument("--model", help="shortcut for --set model=...")
+    add_override_arguments(parser)  # every trial gets these
     parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="grid: categorical params only")
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (not the training seed)")
     parser.add_argument(
@@ -44,13 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import optuna
 
+    from auxir.cli.train import overrides_from_args
     from auxir.tuning import tune
 
-    overrides = list(args.overrides)
-    if args.dataset:
-        overrides.append(f"data.dataset={args.dataset}")
-    if args.model:
-        overrides.append(f"model={args.model}")
+    overrides = overrides_from_args(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the search logs each trial itself
     result = tune(
         args.recipe,
