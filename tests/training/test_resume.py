@@ -8,6 +8,7 @@ import shutil
 import stat
 
 import pytest
+import torch
 
 from auxir.cli import main
 from auxir.recipe import load_recipe
@@ -218,3 +219,24 @@ def test_folds_honour_the_query_limits(tiny_beir, tmp_path):
     recipe = load_recipe(None, [f"data.dataset={tiny_beir}", f"data.folds={folds}", *limits])
     split = split_queries(load_dataset(str(tiny_beir)), recipe)
     assert (split.train, split.valid, split.test) == (queries[:5], queries[20:22], queries[26:29])
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this ran on load",))
+
+
+def test_a_crafted_optimizer_file_is_refused(tiny_bert, tmp_path, capsys):
+    from .test_trainer import make_trainer
+
+    model = tiny_cross_encoder(tiny_bert)
+    make_trainer(model, tmp_path, {"pairwise_hinge": 1.0}, max_steps=1, save_every=1).train()
+    blob = torch.load(tmp_path / "checkpoint-last" / "optimizer.pt", weights_only=True)  # our own file loads
+    assert set(blob) == {"optimizer", "scheduler", "rng"}
+    torch.save({"optimizer": _RunsCode()}, tmp_path / "checkpoint-last" / "optimizer.pt")
+    trainer = make_trainer(
+        tiny_cross_encoder(tiny_bert), tmp_path, {"pairwise_hinge": 1.0}, max_steps=2, resume=True
+    )
+    with pytest.raises(ValueError, match=r"optimizer\.pt: expected optimizer.*refused"):
+        trainer.train()
+    assert "this ran on load" not in capsys.readouterr().out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,17 +40,22 @@ class TrainerState:
 
 
 def rng_state() -> dict:
+    """Every generator's state in types ``torch.load(weights_only=True)`` accepts (tensors, ints, lists)."""
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": [version, torch.tensor(internal, dtype=torch.int64), gauss],
+        "numpy": [kind, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal.tolist()), gauss))
+    kind, key, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -100,8 +106,15 @@ def load_checkpoint(directory: Path, module: torch.nn.Module, optimizer, schedul
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory}: not a complete checkpoint (missing {name})")
     load_model(module, str(directory / "state.safetensors"))
-    # The optimizer file holds our own pickled state (RNG tuples): written by this trainer, not untrusted input.
-    blob = torch.load(directory / "optimizer.pt", weights_only=False, map_location="cpu")
+    # weights_only: tensors and plain containers only, so a crafted file cannot run code on --resume.
+    try:
+        blob = torch.load(directory / "optimizer.pt", weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as error:
+        reason = " ".join(str(error).split())[:300]
+        raise ValueError(
+            f"{directory / 'optimizer.pt'}: expected optimizer, scheduler and RNG state (tensors and plain "
+            f"values), found something else, refused: {reason}"
+        ) from None
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
     set_rng_state(blob["rng"])
