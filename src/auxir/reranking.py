@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from auxir.data.records import ScoredDoc
 from auxir.data.token_cache import TokenCache, pad_stack
@@ -48,6 +49,7 @@ def rerank(
     bf16: bool | None = None,
     caches: tuple[TokenCache, TokenCache] | None = None,
     keep_tail: bool = True,
+    progress: bool = False,
 ) -> RerankResult:
     """Scores of ``model`` for each query's top ``top_k`` documents of ``run``, then (``keep_tail``) the rest.
 
@@ -56,7 +58,8 @@ def rerank(
     doc id descending, as :func:`group_by_query`): the i-th of them (from 0) scores
     ``lowest - 1 - i``, where ``lowest`` is the query's lowest reranked score, so every tail score is finite,
     below all reranked ones, and strictly decreasing. ``keep_tail=False`` returns the top ``top_k`` only.
-    ``pairs`` counts the scored pairs, never the tail.
+    ``pairs`` counts the scored pairs, never the tail. ``progress`` shows a bar of batches on stderr when it
+    is a terminal.
     """
     if top_k < 1:
         raise ValueError(f"rerank: top_k must be ≥ 1, got {top_k}")
@@ -78,7 +81,11 @@ def rerank(
     was_training = model.training
     model.eval()
     pad = model.template.pad_id
-    for start in range(0, len(order), batch_size):
+    # disable=None: tqdm hides the bar itself when stderr is not a terminal (logs, CI, pipes).
+    starts = tqdm(
+        range(0, len(order), batch_size), desc="rerank", unit="batch", disable=None if progress else True
+    )
+    for start in starts:
         idx = order[start : start + batch_size]
         q, q_len = pad_stack([queries[pairs[i][0]] for i in idx], pad)
         d, d_len = pad_stack([docs[pairs[i][1]] for i in idx], pad)

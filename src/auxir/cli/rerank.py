@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=device,
         keep_tail=not args.drop_tail,
+        progress=True,
     )
     write_run(args.out, result.run, tag=args.tag)
     print(f"reranked {result.pairs} pairs in {result.seconds:.1f} s → {args.out}")

@@ -6,7 +6,7 @@ import functools
 import logging
 from pathlib import Path
 
-from auxir.data.dataset import Dataset
+from auxir.data.collection import Dataset
 from auxir.data.docstore import JsonlDocStore, parse_beir_record
 from auxir.data.errors import DataFormatError
 from auxir.data.records import Query

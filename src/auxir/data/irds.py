@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from auxir.data.dataset import Dataset
+from auxir.data.collection import Dataset
 from auxir.data.docstore import cache_dir
 from auxir.data.records import Doc, Qrel, Query, ScoredDoc
 from auxir.data.trec import write_run

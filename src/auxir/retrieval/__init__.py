@@ -17,7 +17,7 @@ _EXPORTS: dict[str, str] = {
     "DenseIndexConfig": "auxir.retrieval.faiss_index",
     "DenseIndex": "auxir.retrieval.faiss_index",
     "DenseRetriever": "auxir.retrieval.dense_retriever",
-    "Retriever": "auxir.retrieval.retriever",
+    "Retriever": "auxir.retrieval.contract",
     "load_retriever": "auxir.retrieval.retriever",
 }
 

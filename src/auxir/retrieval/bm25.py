@@ -26,8 +26,8 @@ import bm25s  # noqa: E402
 import Stemmer  # noqa: E402
 
 from auxir.data.records import Doc, ScoredDoc
+from auxir.retrieval.contract import QueryInput, check_doc_ids, check_k, query_texts, sort_run
 from auxir.retrieval.index_files import atomic_directory, read_ids, read_manifest, write_ids, write_manifest
-from auxir.retrieval.retriever import QueryInput, check_doc_ids, check_k, query_texts, sort_run
 
 logger = logging.getLogger(__name__)
 

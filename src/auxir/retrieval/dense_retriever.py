@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from auxir.data.records import Doc, ScoredDoc
+from auxir.retrieval.contract import QueryInput, check_k, query_texts
 from auxir.retrieval.dense import DenseEncoder, EncoderConfig
 from auxir.retrieval.embeddings import EmbeddingStore
 from auxir.retrieval.faiss_index import DenseIndex, DenseIndexConfig
 from auxir.retrieval.index_files import atomic_directory, read_manifest, write_manifest
-from auxir.retrieval.retriever import QueryInput, check_k, query_texts
 
 logger = logging.getLogger(__name__)
 

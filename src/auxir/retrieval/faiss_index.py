@@ -24,8 +24,8 @@ import numpy as np
 
 from auxir.data.records import ScoredDoc
 from auxir.io import atomic_path
+from auxir.retrieval.contract import check_doc_ids, check_k
 from auxir.retrieval.index_files import atomic_directory, read_ids, read_manifest, write_ids, write_manifest
-from auxir.retrieval.retriever import check_doc_ids, check_k
 
 logger = logging.getLogger(__name__)
 
