@@ -27,6 +27,7 @@ from auxir.evaluation.fusion import FusionChoice, choose_weight, fuse
 from auxir.evaluation.metrics import evaluate
 from auxir.io import atomic_write
 from auxir.models.cross_encoder import CrossEncoder
+from auxir.models.hf import check_model_available
 from auxir.objectives import build_objective
 from auxir.recipe import Recipe, apply_overrides
 from auxir.reranking import rerank, token_caches
@@ -180,6 +181,7 @@ def first_stage_run(ds: Dataset, recipe: Recipe, query_ids: list[str]) -> list[S
 
 
 def run_experiment(recipe: Recipe) -> ExperimentResult:
+    check_model_available(recipe.model)  # a mistyped model fails now, not after loading data and BM25
     env = init_distributed()
     out = Path(recipe.training.output_dir)
     if recipe.training.resume:

@@ -21,7 +21,8 @@ from auxir.models.cross_encoder import CrossEncoderConfig
 from auxir.training.config import TrainingConfig
 from auxir.training.weighting import WeightingConfig
 
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes"
+# Shipped in the wheel as package data; ``recipes/`` in the working directory is searched first.
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 
 
 @dataclass
@@ -174,6 +175,7 @@ def _list_index(items: list[Any], part: str, path: list[str], item: str) -> int:
 
 
 def find_recipe(name_or_path: str) -> Path:
+    """A YAML file, or a recipe name looked up in ``./recipes`` and then in the recipes auxir ships."""
     path = Path(name_or_path)
     if path.exists():
         return path

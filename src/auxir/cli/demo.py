@@ -4,7 +4,7 @@ validation queries), with significance tests against BM25.
 
 On a machine without a GPU it is sized to finish in under 10 minutes on 2 cores (a slice of the
 training queries, short inputs, top-20 reranking of 100 test queries); with a GPU it runs the
-full-size recipes (``recipes/monobert.yaml`` and ``recipes/sjtf-mqp.yaml``), which is also what
+full-size recipes (``src/auxir/recipes/monobert.yaml`` and ``sjtf-mqp.yaml``), which is also what
 ``auxir train --recipe sjtf-mqp`` runs.
 """
 
