@@ -138,7 +138,7 @@ def test_run_barely_judged_is_noted():
     unjudged = [ScoredDoc(q, f"other{i}", float(-i)) for q in QUERIES for i in range(10)]
     comparison = compare({"base": BASELINE, "A": unjudged}, "base", QRELS, "RR@10")
     assert comparison.notes == [
-        "run 'A': Judged@10 is 0.0000 (< 0.1): its top documents are almost all unjudged, so its scores "
+        "run 'A': Judged@10 is 0.0000 (< 0.02): its top documents are almost all unjudged, so its scores "
         "say little (a run of another collection, or ids that do not match?)"
     ]
     assert "| A | 5 | 5/5 | 0.0000 |" in comparison.to_markdown()

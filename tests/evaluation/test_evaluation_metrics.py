@@ -139,5 +139,11 @@ def test_coverage_warns_when_a_run_barely_overlaps_the_qrels():
     warnings = result.coverage.warnings()
     assert len(warnings) == 2
     assert warnings[0].startswith("only 1 of its 3 queries are judged (33% < 50%)")
-    assert warnings[1].startswith("Judged@10 is 0.0000 (< 0.1)")
+    assert warnings[1].startswith("Judged@10 is 0.0000 (< 0.02)")
     assert "warning: Judged@10 is 0.0000" in result.to_table()
+
+
+def test_sparse_judgements_do_not_warn():
+    # SciFact judges only the relevant documents (1.1 a query): a good run's Judged@10 is about 0.1.
+    assert Coverage(run_queries=100, judged_queries=100, judged_at_10=0.095).warnings() == []
+    assert Coverage(run_queries=100, judged_queries=100, judged_at_10=0.0).warnings() != []
