@@ -313,6 +313,54 @@ class CrossEncoder(nn.Module):
             scores = scores + self.bi_encoder_weight * cosine.float()
         return scores
 
+    # ---- convenience API (as sentence-transformers' CrossEncoder) ---------------------------------
+    def predict(self, pairs: list[tuple[str, str]], batch_size: int = 64) -> list[float]:
+        """Scores of ``(query, document)`` text pairs, in input order, as :func:`auxir.reranking.rerank`
+        scores them: the query cut at ``max_query_length`` tokens, the document at what is left of
+        ``max_length``. Runs in eval mode under ``torch.inference_mode`` on the model's device and dtype;
+        the previous train/eval mode is restored afterwards. ``docs/python-api.md`` has a runnable example.
+        """
+        from auxir.data.token_cache import pad_stack
+        from auxir.reranking import token_caches
+
+        if batch_size < 1:
+            raise ValueError(f"CrossEncoder.predict: batch_size must be ≥ 1, got {batch_size}")
+        pairs = [(str(q), str(d)) for q, d in pairs]
+        if not pairs:
+            return []
+        # Texts are their own cache keys: each distinct text is tokenised once.
+        queries, docs = token_caches(self)
+        queries.add((q for q, _ in pairs), str)
+        docs.add((d for _, d in pairs), str)
+        device = next(self.parameters()).device
+        pad = self.template.pad_id
+        scores: list[float] = []
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(pairs), batch_size):
+                    chunk = pairs[start : start + batch_size]
+                    q, q_len = pad_stack([queries[text] for text, _ in chunk], pad)  # (b, Lq), (b,)
+                    d, d_len = pad_stack([docs[text] for _, text in chunk], pad)  # (b, Ld), (b,)
+                    out = self.score(*(torch.from_numpy(a).to(device) for a in (q, q_len, d, d_len)))
+                    scores += out.float().cpu().tolist()
+        finally:
+            self.train(was_training)
+        return scores
+
+    def rank(
+        self, query: str, docs: list[str], top_k: int | None = None, batch_size: int = 64
+    ) -> list[dict[str, Any]]:
+        """``docs`` ranked for ``query``: ``[{"corpus_id": index in docs, "score": s}, ...]``, best first
+        (ties keep input order), the first ``top_k`` only if given, as sentence-transformers'
+        ``CrossEncoder.rank`` returns them."""
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"CrossEncoder.rank: top_k must be ≥ 1 or None, got {top_k}")
+        scores = self.predict([(query, doc) for doc in docs], batch_size=batch_size)
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
+        return [{"corpus_id": i, "score": scores[i]} for i in ranked[:top_k]]
+
 
 class _Heads(nn.ModuleDict):
     """Everything that is not the Hugging Face backbone, as one state dict (``auxir_heads.safetensors``)."""

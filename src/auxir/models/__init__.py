@@ -1,0 +1,25 @@
+"""Models: the cross-encoder reranker, its scorers and its token-prediction head.
+
+Names are imported on first use, so ``import auxir.models`` does not import torch or transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "CrossEncoder": "auxir.models.cross_encoder",
+    "CrossEncoderConfig": "auxir.models.cross_encoder",
+}
+
+__all__ = ["CrossEncoder", "CrossEncoderConfig"]
+
+if TYPE_CHECKING:
+    from auxir.models.cross_encoder import CrossEncoder, CrossEncoderConfig
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'auxir.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
