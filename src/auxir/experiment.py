@@ -94,6 +94,8 @@ def split_queries(ds: Dataset, recipe: Recipe) -> QuerySplit:
             qrels,
             qrels,
         )
+    if cfg.train_split not in ds.splits or not ds.queries_for(cfg.train_split):
+        raise ValueError(_no_train_split_message(ds, recipe))
     train = list(ds.queries_for(cfg.train_split))
     if cfg.valid_split:
         valid = list(ds.queries_for(cfg.valid_split))
@@ -111,6 +113,19 @@ def split_queries(ds: Dataset, recipe: Recipe) -> QuerySplit:
         test[: cfg.max_eval_queries],
         train_qrels,
         ds.qrels(cfg.eval_split),
+    )
+
+
+def _no_train_split_message(ds: Dataset, recipe: Recipe) -> str:
+    """Why ``split_queries`` cannot train on ``ds``, and the command that can (cross-validation folds)."""
+    cfg = recipe.data
+    found = "no such split" if cfg.train_split not in ds.splits else "no judged queries"
+    split = f" --split {cfg.eval_split}" if cfg.eval_split in ds.splits else ""
+    return (
+        f"dataset {cfg.dataset!r}: expected a training split {cfg.train_split!r}, found {found} "
+        f"(its splits: {', '.join(ds.splits) or 'none'}); to train and test on folds of its judged queries, "
+        f"run `auxir cv --recipe {recipe.name} --dataset {cfg.dataset}{split}` "
+        f"(or set data.train_split, or data.folds and data.fold)"
     )
 
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "rerank": "auxir.cli.rerank",
     "demo": "auxir.cli.demo",
     "tune": "auxir.cli.tune",
+    "cv": "auxir.cli.cv",
 }
 
 
