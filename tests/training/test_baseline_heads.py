@@ -202,3 +202,21 @@ def test_identity_pooler_is_not_reset_on_reload(tiny_bert, tmp_path):
     assert torch.equal(
         reloaded.backbone.base_model.pooler.dense.weight, model.backbone.base_model.pooler.dense.weight
     )
+
+
+def test_grad_ratio_logs_its_own_gradient_statistics_without_a_second_probe(tiny_bert, tmp_path, monkeypatch):
+    import auxir.training.multitask as multitask
+
+    calls = []
+    monkeypatch.setattr(multitask, "component_gradients", lambda *a: calls.append(1) or {})
+    model = tiny_cross_encoder(tiny_bert)
+    make_trainer(
+        model,
+        tmp_path,
+        {"pairwise_hinge": 1.0, "mqp": 0.2},
+        weighting=WeightingConfig(strategy="grad_ratio"),
+        max_steps=2,
+        grad_stats_every=1,
+    ).train()
+    records = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert calls == [] and "grad_cos/pairwise_hinge|mqp" in records[0] and "coef/mqp" in records[0]

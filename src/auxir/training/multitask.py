@@ -38,6 +38,8 @@ class MultiTask(nn.Module):
         }
         if not components:
             raise ValueError(f"no objective is active at step {step}; check start_step/stop_step")
-        if self.probe and len(components) > 1 and hasattr(self.model, "shared_parameters"):
+        # grad_ratio weighting measures the same gradients every step and logs them itself.
+        measured = getattr(self.weighting, "logs_gradients", False)
+        if self.probe and not measured and len(components) > 1 and hasattr(self.model, "shared_parameters"):
             self.grad_stats = gradient_stats(component_gradients(components, self.model.shared_parameters()))
         return self.weighting(components, step), components

@@ -86,6 +86,8 @@ class GradRatioWeighting(nn.Module):
     processes first, so every process uses the same coefficients.
     """
 
+    logs_gradients = True  # its log_values hold grad_norm/* and grad_cos/* of every step
+
     def __init__(self, schedules: dict[str, ComponentSchedule], reference: str, params: list[nn.Parameter]):
         super().__init__()
         if reference not in schedules:
