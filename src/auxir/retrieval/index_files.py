@@ -22,7 +22,6 @@ from auxir.io import atomic_write
 
 MANIFEST_NAME = "auxir_index.json"
 FORMAT_VERSION = 1
-DOC_IDS_NAME = "doc_ids.json"
 
 
 @contextlib.contextmanager
