@@ -1,4 +1,6 @@
-"""A reranker experiment end to end: first stage → training samples → training → rerank → evaluation.
+"""An experiment end to end: first stage → training → rank (rerank or retrieve) → evaluation and fusion.
+
+The model, its training batches and how it ranks come from the recipe's family (``auxir.families``).
 
 ``run_experiment(recipe)`` is what ``auxir train`` and the demo call; every step's output (first-stage
 run, checkpoints, reranked run, metrics) is written under ``recipe.training.output_dir``.
@@ -8,29 +10,23 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from auxir.data.collate import GroupCollator
 from auxir.data.dataset import Dataset, load_dataset
-from auxir.data.group_source import GroupBatchSource
-from auxir.data.records import Qrel, ScoredDoc
-from auxir.data.samples import build_training_samples
+from auxir.data.records import ScoredDoc
 from auxir.data.trec import read_run, write_run
 from auxir.evaluation.folds import load_folds
 from auxir.evaluation.fusion import FusionChoice, choose_weight, fuse
 from auxir.evaluation.metrics import evaluate
+from auxir.families import Context, QuerySplit, get_family
 from auxir.io import atomic_write
-from auxir.models.cross_encoder import CrossEncoder
 from auxir.models.hf import check_model_available
 from auxir.objectives import build_objective
 from auxir.recipe import Recipe, apply_overrides
-from auxir.reranking import rerank, token_caches
 from auxir.training.distributed import init_distributed
 from auxir.training.trainer import Trainer, TrainResult
 from auxir.training.weighting import ComponentSchedule
@@ -53,15 +49,6 @@ RESUME_SAFE_FIELDS = frozenset(
         "evaluation.batch_size",
     }
 )
-
-
-@dataclass
-class QuerySplit:
-    train: list[str]
-    valid: list[str]
-    test: list[str]
-    train_qrels: list[Qrel]
-    test_qrels: list[Qrel]
 
 
 @dataclass
@@ -197,6 +184,7 @@ def first_stage_run(ds: Dataset, recipe: Recipe, query_ids: list[str]) -> list[S
 
 def run_experiment(recipe: Recipe) -> ExperimentResult:
     check_model_available(recipe.model)  # a mistyped model fails now, not after loading data and BM25
+    family = get_family(recipe.family)
     env = init_distributed()
     out = Path(recipe.training.output_dir)
     if recipe.training.resume:
@@ -212,55 +200,19 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     run = first_stage_run(ds, recipe, split.train + split.valid + split.test)
     if env.is_main:
         write_run(first_stage_path, run, tag=recipe.data.first_stage)
-    by_split = {name: set(ids) for name, ids in asdict(split).items() if name in ("train", "valid", "test")}
-    queries = ds.queries
+    ctx = Context(recipe, ds, split, run, env, out)
 
-    torch.manual_seed(recipe.training.seed)  # new heads start from the same weights for a given seed
-    model = CrossEncoder.from_pretrained(recipe.model, config=recipe.architecture)
-    query_cache, doc_cache = token_caches(model)
-
-    def doc_text(doc_id: str) -> str:
-        return ds.docs[doc_id].full_text()
-
-    def query_text(query_id: str) -> str:
-        return queries[query_id].text
-
-    known = [q for q in split.train_qrels if q.doc_id in ds.docs]
-    if len(known) < len(split.train_qrels):
-        log.warning(
-            "training qrels: %d judgements name documents missing from the corpus; left out",
-            len(split.train_qrels) - len(known),
-        )
-    samples = build_training_samples(
-        split.train, known, [s for s in run if s.query_id in by_split["train"]], recipe.samples
-    )
-    log.info(
-        "training groups: %d (skipped %d queries without positive, %d without negative)",
-        len(samples.groups),
-        samples.skipped_no_positive,
-        samples.skipped_no_negative,
-    )
-    query_cache.add((g.query_id for g in samples.groups), query_text)
-    doc_cache.add((d for g in samples.groups for d in [g.positive_id, *g.negative_pool]), doc_text)
-    collator = GroupCollator(query_cache, doc_cache, model.template.pad_id)
-    source = GroupBatchSource(
-        samples, recipe.samples, collator, recipe.training.batch_size, env.rank, env.world_size
-    )
-
+    model = family.build_model(ctx)
+    source = family.batch_source(model, ctx)
     objectives = {o.name: build_objective(o.name, o.params) for o in recipe.objectives}
     schedules = {o.name: ComponentSchedule(o.weight, o.start_step, o.stop_step) for o in recipe.objectives}
-    valid_run = [s for s in run if s.query_id in by_split["valid"]]
+    valid_run = ctx.run_for(split.valid)
+    test_run = ctx.run_for(split.test)
     ev = recipe.evaluation
 
-    def rerank_with(m, first_stage):
-        caches = (query_cache, doc_cache)
-        return rerank(
-            m, first_stage, query_text, doc_text, recipe.data.rerank_top_k, ev.batch_size, caches=caches
-        )
-
     def validate(m) -> dict[str, float]:
-        reranked = rerank_with(m, valid_run).run
-        return evaluate(reranked, split.train_qrels, [ev.valid_metric], rel=ev.rel).aggregate
+        ranked = family.rank(m, ctx, valid_run).run
+        return evaluate(ranked, split.train_qrels, [ev.valid_metric], rel=ev.rel).aggregate
 
     trainer = Trainer(
         model,
@@ -275,18 +227,16 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     train_result = trainer.train()
 
     if train_result.best_dir is not None:
-        model = CrossEncoder.from_pretrained(train_result.best_dir).to(trainer.device)
-    test_run = [s for s in run if s.query_id in by_split["test"]]
-    started = time.perf_counter()
-    reranked = rerank_with(model, test_run)
-    seconds = time.perf_counter() - started
+        model = family.load_model(train_result.best_dir, ctx).to(trainer.device)
+    reranked = family.rank(model, ctx, test_run)
+    seconds = reranked.seconds
     run_path = out / "reranked.trec"
     first = evaluate(test_run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
     second = evaluate(reranked.run, split.test_qrels, ev.metrics, rel=ev.rel).aggregate
     fusion, fused_run, fused = None, None, None
     if ev.fusion != "none" and valid_run:
         # The weight is chosen on the validation queries with the model that is evaluated, never on test.
-        valid_reranked = rerank_with(model, valid_run).run
+        valid_reranked = family.rank(model, ctx, valid_run).run
         fusion = choose_weight(
             valid_reranked, valid_run, split.train_qrels, ev.valid_metric, ev.fusion, rel=ev.rel
         )
@@ -317,6 +267,7 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
             write_run(out / "fused.trec", fused_run, tag=f"{recipe.name}-fused")
         summary = {
             "recipe": recipe.name,
+            "family": recipe.family,
             "first_stage": first,
             "reranked": second,
             "train_steps": train_result.steps,

@@ -68,7 +68,8 @@ class ObjectiveConfig:
 class Recipe:
     name: str = "custom"
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    architecture: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
+    family: str = "cross_encoder"  # a registered model family (auxir.families); architecture is its Config
+    architecture: Any = field(default_factory=CrossEncoderConfig)
     data: DataConfig = field(default_factory=DataConfig)
     samples: SampleConfig = field(default_factory=SampleConfig)
     objectives: list[ObjectiveConfig] = field(default_factory=lambda: [ObjectiveConfig("pairwise_hinge")])
@@ -81,7 +82,23 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "recipe") -> Recipe:
-        return _build(cls, values, where)
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}: expected a mapping, found {type(values).__name__}")
+        values = dict(values)
+        config = family_config(values.get("family", "cross_encoder"), f"{where}.family")
+        architecture = _build(config, values.pop("architecture", None) or {}, f"{where}.architecture")
+        recipe = _build(cls, values, where)
+        recipe.architecture = architecture
+        return recipe
+
+
+def family_config(name: Any, where: str = "family") -> type:
+    """The ``architecture`` dataclass of the model family ``name``."""
+    from auxir.families import FAMILIES
+
+    if name not in FAMILIES:
+        raise ValueError(f"{where}: unknown family {name!r}; valid families: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[name].Config
 
 
 def _build(cls, values: Any, where: str):
@@ -205,12 +222,17 @@ def _read_yaml(path: Path) -> Any:
 
 
 def load_recipe(name_or_path: str | None = None, overrides: list[str] | None = None) -> Recipe:
-    values: dict[str, Any] = Recipe().to_dict()
+    loaded: Any = {}
     if name_or_path:
         path = find_recipe(name_or_path)
         loaded = _read_yaml(path) or {}
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a recipe must be a mapping of sections")
+    # The architecture defaults are those of the family the recipe (or a ``family=`` override) names.
+    family = _family_override(overrides or []) or loaded.get("family", Recipe.family)
+    values: dict[str, Any] = Recipe(family=family).to_dict()
+    values["architecture"] = asdict(family_config(family, f"{name_or_path or 'recipe'}: family")())
+    if name_or_path:
         for key, section in loaded.items():
             if isinstance(section, dict) and isinstance(values.get(key), dict):
                 values[key] = {**values[key], **section}
@@ -226,3 +248,12 @@ def load_recipe(name_or_path: str | None = None, overrides: list[str] | None = N
     for objective in recipe.objectives:
         build_objective(objective.name, objective.params)
     return recipe
+
+
+def _family_override(overrides: list[str]) -> str | None:
+    """The family a ``family=...`` override sets (the last one wins, as in ``apply_overrides``)."""
+    for item in reversed(overrides):
+        key, _, raw = item.partition("=")
+        if key == "family":
+            return str(yaml.safe_load(raw))
+    return None
