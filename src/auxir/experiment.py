@@ -178,6 +178,14 @@ def first_stage_run(ds: Dataset, recipe: Recipe, query_ids: list[str]) -> list[S
 
         index = BM25Index.build(ds.docs, BM25Config(k1=cfg.bm25_k1, b=cfg.bm25_b))
         return index.search({q: ds.queries[q] for q in query_ids}, k=cfg.first_stage_k)
+    if cfg.first_stage == "dense":
+        from auxir.retrieval.dense import EncoderConfig
+        from auxir.retrieval.dense_retriever import DenseRetriever
+
+        device = recipe.training.device
+        encoder = EncoderConfig(model=cfg.dense_model or recipe.model, device=device, batch_size=128)
+        retriever = DenseRetriever.build(ds.docs, encoder, show_progress=recipe.training.progress)
+        return retriever.search({q: ds.queries[q].text for q in query_ids}, k=cfg.first_stage_k)
     run = ds.run(cfg.first_stage) if cfg.first_stage in ds.runs else read_run(cfg.first_stage)
     return [s for s in run if s.query_id in wanted]
 

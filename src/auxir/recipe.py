@@ -32,7 +32,9 @@ class DataConfig:
     eval_split: str = "test"
     valid_split: str | None = None  # None: hold out ``valid_fraction`` of the training queries
     valid_fraction: float = 0.1
-    first_stage: str = "bm25"  # "bm25", the name of a run in the dataset's runs/, or a TREC run file
+    # "bm25", "dense" (dense_model's embeddings in a FAISS index), a run in the dataset's runs/, or a TREC file
+    first_stage: str = "bm25"
+    dense_model: str | None = None  # the first stage's encoder when first_stage is "dense" (None: model)
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
     first_stage_k: int = 100
