@@ -4,6 +4,13 @@ MiniLM-L6 as fp16 safetensors (44 MiB) and, per dataset, a gzipped corpus, only 
 the qrels. Nothing here is committed: ``.device_carry/`` is git-ignored.
 
     python bench/pack_device_data.py --out .device_carry scifact nfcorpus
+    python bench/pack_device_data.py --out .device_carry --prune-vocab scifact nfcorpus   # + room for FAISS
+
+``--prune-vocab`` keeps only the word-piece rows that the packed texts use (MiniLM: 30,522 → ~20k rows,
+44 → ~30 MiB), so the FAISS wheel (19 MiB) fits beside it. It is lossless for those texts: WordPiece takes
+the longest vocabulary prefix of each word, and every piece it took with the full vocabulary is kept, so
+it takes the same pieces (checked on every packed text before writing). Not for token-prediction
+objectives (MQP): their softmax would run over the pruned vocabulary.
 """
 
 from __future__ import annotations
@@ -35,6 +42,58 @@ def pack_model(out: Path) -> None:
     save_file(weights, str(dst / "model.safetensors"), metadata={"format": "pt"})
 
 
+def packed_texts(out: Path) -> list[str]:
+    texts = []
+    for corpus in sorted((out / "data").glob("*/corpus.jsonl.gz")):
+        with gzip.open(corpus, "rt", encoding="utf-8") as f:
+            for line in f:
+                record = json.loads(line)
+                texts.append(f"{record.get('title', '')} {record.get('text', '')}".strip())
+    for queries in sorted((out / "data").glob("*/queries.jsonl")):
+        texts += [json.loads(line)["text"] for line in queries.read_text(encoding="utf-8").splitlines()]
+    return texts
+
+
+def prune_vocabulary(model_dir: Path, texts: list[str]) -> tuple[int, int]:
+    """Keep the vocabulary rows ``texts`` use (plus the special tokens); returns (before, after)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    before = AutoTokenizer.from_pretrained(model_dir)
+    old_pieces = [before.convert_ids_to_tokens(ids) for ids in before(texts, add_special_tokens=False)["input_ids"]]
+    used = {i for ids in before(texts, add_special_tokens=False)["input_ids"] for i in ids}
+    used |= set(before.all_special_ids)
+    vocab = before.get_vocab()
+    keep = sorted(used)
+    new_id = {old: new for new, old in enumerate(keep)}
+    by_id = {i: t for t, i in vocab.items()}
+    (model_dir / "vocab.txt").write_text("".join(by_id[i] + "\n" for i in keep), encoding="utf-8")
+    spec = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    spec["model"]["vocab"] = {by_id[i]: new_id[i] for i in keep}
+    for token in spec["added_tokens"]:
+        token["id"] = new_id[token["id"]]
+    for special in spec["post_processor"]["special_tokens"].values():
+        special["ids"] = [new_id[i] for i in special["ids"]]
+    if spec.get("padding"):
+        spec["padding"]["pad_id"] = new_id[spec["padding"]["pad_id"]]
+    (model_dir / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
+    weights = load_file(str(model_dir / "model.safetensors"))
+    weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][torch.tensor(keep)]
+    save_file(weights, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
+    config = json.loads((model_dir / "config.json").read_text())
+    config["vocab_size"] = len(keep)
+    if "pad_token_id" in config:
+        config["pad_token_id"] = new_id[config["pad_token_id"]]
+    (model_dir / "config.json").write_text(json.dumps(config, indent=2))
+    after = AutoTokenizer.from_pretrained(model_dir)
+    new_pieces = [after.convert_ids_to_tokens(ids) for ids in after(texts, add_special_tokens=False)["input_ids"]]
+    if new_pieces != old_pieces:
+        bad = next(i for i, (a, b) in enumerate(zip(old_pieces, new_pieces)) if a != b)
+        raise RuntimeError(f"pruned vocabulary tokenises text {bad} differently: {texts[bad][:80]!r}")
+    return len(vocab), len(keep)
+
+
 def pack_dataset(name: str, out: Path) -> None:
     src, dst = SHARED / name, out / "data" / name
     (dst / "qrels").mkdir(parents=True, exist_ok=True)
@@ -60,6 +119,7 @@ def main() -> None:
     parser.add_argument("datasets", nargs="*")
     parser.add_argument("--out", default=".device_carry")
     parser.add_argument("--no-model", action="store_true")
+    parser.add_argument("--prune-vocab", action="store_true", help="keep the vocabulary rows the texts use")
     args = parser.parse_args()
     out = Path(args.out)
     if out.exists():
@@ -69,6 +129,9 @@ def main() -> None:
         pack_model(out)
     for name in args.datasets:
         pack_dataset(name, out)
+    if args.prune_vocab and not args.no_model:
+        before, after = prune_vocabulary(out / "minilm", packed_texts(out))
+        print(f"vocabulary: {before} -> {after} word pieces (same tokenisation of every packed text)")
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"{out}: {size / 2**20:.1f} MiB")
 
