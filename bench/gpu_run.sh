@@ -4,10 +4,13 @@
 # Work folders stay in /tmp; only summaries are copied to $OUT (the device returns at most 8 files).
 set -u
 stage=$1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+# The dense suites carry FAISS and a vocabulary-pruned MiniLM instead (pack_device_data.py --prune-vocab).
+wheels=.whl carry=.device_carry
+case $stage in dense|coder) wheels=.whl_dense carry=.device_carry_dense ;; esac
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $wheels/*.whl || exit 1
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True JAX_PLATFORMS=cpu PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 AUXIR_CACHE=/tmp/auxir-cache
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
-common=(--data-root .device_carry/data --model .device_carry/minilm)
+common=(--data-root $carry/data --model $carry/minilm)
 case $stage in
 heads)
   # the head comparison (2 seeds) and the hyper-parameter search share the GPU
@@ -20,7 +23,7 @@ heads)
   cp /tmp/heads/results.json.gz $OUT/heads.json.gz; cp /tmp/heads.log /tmp/tune.log /tmp/tune/trials.jsonl $OUT/
   cp /tmp/tune/best.yaml $OUT/tune-best.yaml
   tail -30 /tmp/tune.log; tail -12 /tmp/heads.log ;;
-baselines|sjtf)
+baselines|sjtf|dense|coder)
   shift
   if [ "${TUNE_JOBS:-0}" -gt 0 ]; then  # the search of the tuned recipe's lr, epochs, negatives and loss, beside
     timeout -s INT 540 python3 -m auxir tune --recipe monobert --space bench/spaces/reranker.yaml --trials 24 \

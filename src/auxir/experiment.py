@@ -290,4 +290,16 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         }
         with atomic_write(out / "metrics.json") as f:
             json.dump(summary, f, indent=2)
+        _plot(out, split.test_qrels)
     return result
+
+
+def _plot(out: Path, qrels) -> None:
+    """training.png, scores.png, vs-first-stage.png beside the results; a plot never fails a finished run."""
+    from auxir.plots import plot_run_dir
+
+    try:
+        paths = plot_run_dir(out, qrels=qrels)
+        log.info("plots: %s", ", ".join(str(p) for p in paths))
+    except Exception as error:  # noqa: BLE001 — the runs and metrics above are what matter
+        log.warning("plots not written: %s", error)

@@ -52,6 +52,8 @@ def test_experiment_writes_runs_and_metrics(tiny_bert, tiny_beir, tmp_path):
     fused = read_run(tmp_path / "fused.trec")
     assert summary["fused"] == pytest.approx(evaluate(fused, qrels, recipe.evaluation.metrics).aggregate)
     assert 0.0 <= summary["fusion"]["weight"] <= 1.0 and summary["fusion"]["metric"] == "nDCG@10"
+    for plot in ("training.png", "scores.png", "vs-first-stage.png"):  # written beside the results
+        assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
 
 
 def test_cli_train_then_rerank_reproduces_the_run(tiny_bert, tiny_beir, tmp_path, capsys):

@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "encode": "auxir.cli.encode",
     "evaluate": "auxir.cli.evaluate",
     "compare": "auxir.cli.compare",
+    "plot": "auxir.cli.plot",
     "fuse": "auxir.cli.fuse",
     "folds": "auxir.cli.folds",
     "train": "auxir.cli.train",

@@ -51,6 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--per-query", type=Path, default=None, help="write per-query values of every run to this CSV"
     )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="plot the per-query differences of the first run against the baseline on the first metric",
+    )
     parser.set_defaults(func=run)
 
 
@@ -79,4 +86,16 @@ def run(args: argparse.Namespace) -> int:
             handle.write(table)
     if args.per_query is not None:
         comparison.write_per_query_csv(args.per_query)
+    if args.plot is not None:
+        from auxir.plots import plot_per_query_differences
+
+        first, metric = comparison.runs[1], comparison.metrics[0]
+        plot_per_query_differences(
+            comparison.results[first].per_query[metric],
+            comparison.results[comparison.baseline].per_query[metric],
+            metric,
+            args.plot,
+            names=(first, comparison.baseline),
+        )
+        print(f"plot: {args.plot}")
     return 0
