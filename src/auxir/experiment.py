@@ -26,6 +26,7 @@ from auxir.families import Context, QuerySplit, get_family
 from auxir.io import atomic_write
 from auxir.models.hf import check_model_available
 from auxir.objectives import build_objective
+from auxir.provenance import collect as collect_provenance
 from auxir.recipe import Recipe, apply_overrides
 from auxir.training.distributed import init_distributed
 from auxir.training.trainer import Trainer, TrainResult
@@ -47,6 +48,7 @@ RESUME_SAFE_FIELDS = frozenset(
         "training.save_every",
         "training.device",
         "evaluation.batch_size",
+        "training.report_to",  # where records are reported, not what is learned
     }
 )
 
@@ -231,6 +233,7 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         weighting=recipe.weighting,
         validate=validate if valid_run else None,
         metric=ev.valid_metric,
+        provenance=collect_provenance(recipe.to_dict(), recipe.data.dataset, docs=ds.docs),
     )
     train_result = trainer.train()
 

@@ -59,7 +59,7 @@ def rerank(
     ``lowest - 1 - i``, where ``lowest`` is the query's lowest reranked score, so every tail score is finite,
     below all reranked ones, and strictly decreasing. ``keep_tail=False`` returns the top ``top_k`` only.
     ``pairs`` counts the scored pairs, never the tail. ``progress`` shows a bar of batches on stderr when it
-    is a terminal.
+    is a terminal (below the training bar, and wiped when done, when it runs inside training).
     """
     if top_k < 1:
         raise ValueError(f"rerank: top_k must be ≥ 1, got {top_k}")
@@ -81,9 +81,16 @@ def rerank(
     was_training = model.training
     model.eval()
     pad = model.template.pad_id
-    # disable=None: tqdm hides the bar itself when stderr is not a terminal (logs, CI, pipes).
+    # disable=None: tqdm hides the bar itself when stderr is not a terminal (logs, CI, pipes). leave=None:
+    # the bar stays when it is the only one, and is wiped when it ran below another (validation inside
+    # the training bar), so the two never interleave.
     starts = tqdm(
-        range(0, len(order), batch_size), desc="rerank", unit="batch", disable=None if progress else True
+        range(0, len(order), batch_size),
+        desc="rerank",
+        unit="batch",
+        disable=None if progress else True,
+        leave=None,
+        dynamic_ncols=True,
     )
     for start in starts:
         idx = order[start : start + batch_size]

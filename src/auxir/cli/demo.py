@@ -69,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
         f"model={args.model}",
         f"training.seed={args.seed}",
         f"samples.seed={args.seed}",
-        "training.progress=false",
     ]
     results = {}
     for recipe_name in ("monobert", "sjtf-mqp"):

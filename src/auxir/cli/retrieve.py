@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"no queries to retrieve for (dataset {args.dataset}, split {args.split})")
     retriever = load_retriever(args.index, device=args.device)
     start = time.perf_counter()
-    scored = retriever.search(queries, k=args.k)
+    scored = retriever.search(queries, k=args.k, show_progress=True)
     seconds = time.perf_counter() - start
     write_run(args.out, scored, tag=args.tag or f"auxir-{kind}")
     logger.info(

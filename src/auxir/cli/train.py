@@ -4,6 +4,7 @@ auxir train --recipe sjtf-mqp --dataset ../shared/data/scifact --output-dir outp
 auxir train --recipe recipes/monobert.yaml --set training.learning_rate=2e-5 --set objectives.0.params.margin=0.5
 torchrun --nproc-per-node 2 -m auxir.cli train --recipe sjtf-mqp      # DistributedDataParallel
 auxir train --resume --output-dir outputs/sjtf --set training.device=cuda:1   # goes on with its recipe.json
+auxir train --recipe monobert --report-to wandb      # the loss records also to Weights & Biases
 """
 
 from __future__ import annotations
@@ -44,9 +45,19 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    from typing import get_args
+
+    from auxir.training.config import ReportTo
+
     parser.add_argument("--recipe", default=None, help="a recipe name in recipes/ or a YAML file")
     add_override_arguments(parser)
     parser.add_argument("--output-dir", help="shortcut for --set training.output_dir=...")
+    parser.add_argument(
+        "--report-to",
+        choices=get_args(ReportTo),
+        help="shortcut for --set training.report_to=...: where the loss records go besides train_log.jsonl "
+        "(auto: TensorBoard when installed)",
+    )
     parser.add_argument(
         "--seed", type=int, help="shortcut for --set training.seed=... --set samples.seed=..."
     )
@@ -54,7 +65,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         help="continue the run in output_dir from its checkpoint-last with its saved recipe.json; "
-        "only training.progress, log_every, save_every, device and evaluation.batch_size may change",
+        "only training.progress, report_to, log_every, save_every, device and evaluation.batch_size may change",
     )
 
 
@@ -64,6 +75,8 @@ def recipe_from_args(args: argparse.Namespace):
     overrides = overrides_from_args(args)
     if args.output_dir:
         overrides.append(f"training.output_dir={args.output_dir}")
+    if getattr(args, "report_to", None):
+        overrides.append(f"training.report_to={args.report_to}")
     if args.seed is not None:
         overrides += [f"training.seed={args.seed}", f"samples.seed={args.seed}"]
     if getattr(args, "resume", False):
@@ -98,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(recipe.to_dict(), indent=2))
         return 0
     from auxir.experiment import run_experiment
+    from auxir.training.reporting import resolve_report_to
 
+    resolve_report_to(recipe.training.report_to)  # a missing reporter package fails before any data is read
     result = run_experiment(recipe)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one report is enough
         return 0

@@ -78,5 +78,6 @@ class CrossEncoderFamily(Family):
             ctx.recipe.data.rerank_top_k,
             ctx.recipe.evaluation.batch_size,
             caches=caches,
+            progress=ctx.recipe.training.progress and ctx.env.is_main,
         )
         return Ranking(result.run, result.pairs, result.seconds)

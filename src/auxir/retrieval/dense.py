@@ -154,7 +154,10 @@ class DenseEncoder:
         return int(self.model.config.hidden_size)
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Encode ``texts`` to a ``(len(texts), dim)`` float32 array, rows in the order of ``texts``."""
+        """Encode ``texts`` to a ``(len(texts), dim)`` float32 array, rows in the order of ``texts``.
+
+        ``show_progress`` shows a bar of batches on stderr.
+        """
         texts = list(texts)
         output = np.empty((len(texts), self.dim), dtype=np.float32)
         # Longest first: batches of similar length pad little, and an out-of-memory error comes early.
@@ -164,7 +167,8 @@ class DenseEncoder:
         if show_progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="encode", unit="batch")
+            # On stderr; leave=None: wiped when done if it ran below another bar (e.g. training's).
+            starts = tqdm(starts, desc="encode", unit="batch", leave=None, dynamic_ncols=True)
         for start in starts:
             positions = order[start : start + batch_size]
             output[positions] = self._encode_batch([texts[i] for i in positions])

@@ -1,4 +1,5 @@
-"""Training checkpoints: weights (safetensors), optimizer, scheduler, RNG and data position.
+"""Training checkpoints: weights (safetensors), optimizer, scheduler, RNG and data position; and
+:func:`link_model`, which gives a second model folder the files of a first without copying them.
 
 A checkpoint is written into a temporary folder and renamed into place, so an interrupted save leaves
 the previous checkpoint intact; a save killed between the two renames of ``atomic_directory`` leaves it
@@ -12,6 +13,8 @@ import logging
 import os
 import pickle
 import random
+import shutil
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -71,6 +74,37 @@ def save_checkpoint(
             tmp / "optimizer.pt",
         )
         (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=2))
+
+
+def link_model(source: Path, directory: Path, exclude: Collection[str] = ()) -> bool:
+    """Make ``directory`` (atomically) hold the files of the saved model in ``source`` as hard links.
+
+    The model's weights then exist once on disk. Where the file system refuses a link (another device,
+    no hard links), that file is copied. Every writer of model folders replaces the whole folder
+    (``atomic_directory``), never a file in place, so rewriting one folder later leaves the other intact.
+    Files named in ``exclude`` are left out. Returns whether every file is a link.
+    """
+    copied: list[str] = []
+
+    def link_or_copy(src: str, dst: str) -> str:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+            copied.append(src)
+        return dst
+
+    with atomic_directory(directory) as tmp:
+        shutil.copytree(
+            source,
+            tmp,
+            copy_function=link_or_copy,
+            ignore=shutil.ignore_patterns(*exclude),
+            dirs_exist_ok=True,
+        )
+    if copied:
+        log.info("%s: copied %d files of %s (no hard links there)", directory, len(copied), source)
+    return not copied
 
 
 def checkpoint_step(directory: Path) -> int | None:

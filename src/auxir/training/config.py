@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+# Where the loss records go besides train_log.jsonl; auto = TensorBoard when it is installed, else nowhere.
+ReportTo = Literal["auto", "tensorboard", "wandb", "none"]
+
 
 @dataclass
 class TrainingConfig:
@@ -32,4 +35,5 @@ class TrainingConfig:
     early_stopping_patience: int | None = None  # stop after this many validations without a new best
     grad_stats_every: int = 0  # log each component's gradient norm on the shared layer and their cosines
     resume: bool = False
-    progress: bool = True
+    progress: bool = True  # progress bars (training, validation) on stderr
+    report_to: ReportTo = "auto"

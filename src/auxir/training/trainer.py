@@ -3,6 +3,11 @@
 The loop knows nothing about rankers. It takes a model, a dict of objectives with their schedules, a
 weighting strategy and a batch source; every method's recipe (SJTF, GDMTL, QBD, MADRM, CODER) is a
 different set of objectives over the same loop.
+
+Every record goes to ``train_log.jsonl`` and to the reporter ``training.report_to`` names (TensorBoard or
+Weights & Biases). Every folder a model is saved to (``best/``, ``model/``) holds a ``provenance.json``:
+what produced the run (the ``provenance`` given, see :mod:`auxir.provenance`) and which step's weights
+the folder holds.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -24,10 +30,20 @@ from transformers import get_linear_schedule_with_warmup
 
 from auxir.io import atomic_write, remove_leftover_temporaries
 from auxir.objectives.base import Objective
-from auxir.training.checkpoint import TrainerState, load_checkpoint, recover_checkpoint, save_checkpoint
+from auxir.provenance import FILE_NAME as PROVENANCE_FILE
+from auxir.provenance import read as read_provenance
+from auxir.provenance import write as write_provenance
+from auxir.training.checkpoint import (
+    TrainerState,
+    link_model,
+    load_checkpoint,
+    recover_checkpoint,
+    save_checkpoint,
+)
 from auxir.training.config import TrainingConfig
 from auxir.training.distributed import DistEnv, barrier, init_distributed, pick_device
 from auxir.training.multitask import MultiTask
+from auxir.training.reporting import build_reporter, resolve_report_to
 from auxir.training.weighting import ComponentSchedule, WeightingConfig, build_weighting
 
 log = logging.getLogger(__name__)
@@ -68,8 +84,11 @@ class Trainer:
         weighting: WeightingConfig | None = None,
         validate: Callable[[nn.Module], dict[str, float]] | None = None,
         metric: str | None = None,
+        provenance: dict | None = None,
     ):
         self.config = config
+        self.report_to = resolve_report_to(config.report_to)  # a missing package fails here, not mid-run
+        self.provenance = provenance or {}
         self.env: DistEnv = init_distributed()
         self.device = pick_device(config.device, self.env)
         self.model = model.to(self.device)
@@ -167,12 +186,16 @@ class Trainer:
             )
         # A resumed run continues its log; a new run in the same folder starts a new one.
         log_mode = "a" if state.step > 0 else "w"
-        log_file = (self.out / "train_log.jsonl").open(log_mode) if env.is_main else None
-        writer = _tensorboard(self.out, state.step) if env.is_main else None
+        self._log_file = (self.out / "train_log.jsonl").open(log_mode) if env.is_main else None
+        self._reporter = None
+        if env.is_main:
+            config = self.provenance.get("recipe") or asdict(cfg)
+            self._reporter = build_reporter(self.report_to, self.out, state.step, config)
         progress = _progress(total, state.step, cfg.progress and env.is_main)
         history: list[dict] = []
         units, started = 0, time.perf_counter()
         self._evaluated_at, self._saved_at, self._side_seconds = -1, -1, 0.0
+        self._valid: tuple[int, dict[str, float]] | None = None  # the last validation's step and scores
         self._since_best, self._stop = 0, False
         module.train()
         try:
@@ -192,9 +215,9 @@ class Trainer:
                     state.step += 1
                     progress.update(1)
                     if state.step % cfg.log_every == 0 or state.step == total:
-                        history.append(self._log(state, scheduler, log_file, writer, progress))
+                        history.append(self._log(state, scheduler, progress))
                     if cfg.eval_every and state.step % cfg.eval_every == 0:
-                        self._evaluate(state, history, log_file)
+                        self._evaluate(state, history)
                     if cfg.save_every and state.step % cfg.save_every == 0:
                         self._save(last, optimizer, scheduler, state)
                 if self._stop:
@@ -203,7 +226,7 @@ class Trainer:
                     state.epoch += 1
                     state.batch_in_epoch = 0
                     if cfg.eval_every is None:
-                        self._evaluate(state, history, log_file)
+                        self._evaluate(state, history)
                     if cfg.save_every is None:
                         self._save(last, optimizer, scheduler, state)
                     if self._stop:
@@ -215,22 +238,23 @@ class Trainer:
                     self._since_best,
                 )
             if self._evaluated_at != state.step:
-                self._evaluate(state, history, log_file)
+                self._evaluate(state, history)
             if self._saved_at != state.step:
                 self._save(last, optimizer, scheduler, state)
         finally:
             progress.close()
-            if log_file:
-                log_file.close()
-            if writer:
-                writer.close()
+            if self._log_file:
+                self._log_file.close()
+            if self._reporter:
+                self._reporter.close()
         seconds = time.perf_counter() - started - self._side_seconds  # training steps only
         model_dir = self.out / "model"
         if env.is_main:
-            self.model.save_pretrained(model_dir)
+            self._save_final_model(model_dir, state)
         barrier(env)  # the other processes may read model/ and best/ next
         # Only this run's validation (or the resumed run's) chose a best model; ignore a stale folder.
-        best = self.out / "best" if state.best_step is not None and (self.out / "best").exists() else None
+        chosen = state.best_step is not None and cfg.keep_best
+        best = self.out / "best" if chosen and (self.out / "best").exists() else None
         return TrainResult(
             steps=state.step,
             seconds=seconds,
@@ -281,7 +305,7 @@ class Trainer:
         out["_units"] = units
         return out
 
-    def _log(self, state, scheduler, log_file, writer, progress) -> dict:
+    def _log(self, state, scheduler, progress) -> dict:
         # The mean over the steps since the last record (a resumed run's first record included).
         record = {"step": state.step, "epoch": state.epoch, "lr": scheduler.get_last_lr()[0]}
         record.update({k: v / state.log_steps for k, v in state.log_sums.items()})
@@ -289,17 +313,18 @@ class Trainer:
         record.update(self.multitask.weighting.log_values())
         record.update(self.multitask.grad_stats)
         self.multitask.grad_stats = {}
-        if log_file:
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
-        if writer:
-            for k, v in record.items():
-                if k not in ("step", "epoch"):
-                    writer.add_scalar(k, v, state.step)
+        self._write(record)
         progress.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "lr")})
         return record
 
-    def _evaluate(self, state: TrainerState, history: list[dict], log_file) -> None:
+    def _write(self, record: dict) -> None:
+        if self._log_file:
+            self._log_file.write(json.dumps(record) + "\n")
+            self._log_file.flush()
+        if self._reporter:
+            self._reporter.log(record, record["step"])
+
+    def _evaluate(self, state: TrainerState, history: list[dict]) -> None:
         if self.validate is None or self._evaluated_at == state.step:
             return
         self._evaluated_at = state.step
@@ -308,11 +333,10 @@ class Trainer:
         with torch.no_grad():
             scores = self.validate(self.model)
         self.model.train()
+        self._valid = (state.step, scores)
         record = {"step": state.step, **{f"valid/{k}": v for k, v in scores.items()}}
         history.append(record)
-        if log_file:
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
+        self._write(record)
         log.info("validation at step %d: %s", state.step, scores)
         metric = self.metric or next(iter(scores))
         value = scores[metric]
@@ -321,11 +345,36 @@ class Trainer:
             self._since_best = 0
             if self.config.keep_best and self.env.is_main:
                 self.model.save_pretrained(self.out / "best")
+                self._write_provenance(self.out / "best", {"step": state.step, "valid": scores})
         else:
             self._since_best += 1
             patience = self.config.early_stopping_patience
             self._stop = patience is not None and self._since_best >= patience
         self._side_seconds += time.perf_counter() - started
+
+    def _save_final_model(self, model_dir: Path, state: TrainerState) -> None:
+        """The final weights in ``model_dir``: hard links to ``best/``'s files when they are its weights.
+
+        They are when the best validation was at the last step. ``best/``'s own provenance must say so: it
+        may be a stale folder (``keep_best`` off) or hold another step of a run that was resumed.
+        """
+        best = self.out / "best"
+        saved = read_provenance(best) if self.config.keep_best and state.best_step == state.step else None
+        weights: dict = {"step": state.step, "best_step": state.best_step}
+        if saved is not None and saved.get("weights", {}).get("step") == state.step:
+            linked = link_model(best, model_dir, exclude=[PROVENANCE_FILE])
+            weights["valid"] = saved["weights"].get("valid")
+            weights["same_weights_as"] = "best"
+            weights["files"] = "hard links to best/'s" if linked else "copies of best/'s"
+        else:
+            self.model.save_pretrained(model_dir)
+            weights["valid"] = self._valid[1] if self._valid and self._valid[0] == state.step else None
+        self._write_provenance(model_dir, weights)
+
+    def _write_provenance(self, directory: Path, weights: dict) -> None:
+        weights = {"folder": directory.name, **weights}
+        weights["saved_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_provenance(directory, {**self.provenance, "weights": weights})
 
     def _save(self, path: Path, optimizer, scheduler, state: TrainerState) -> None:
         self._saved_at = state.step
@@ -355,12 +404,3 @@ def _truncate_log(path: Path, step: int) -> None:
             kept.append(line + "\n")
     with atomic_write(path) as handle:
         handle.write("".join(kept))
-
-
-def _tensorboard(out: Path, step: int):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
-        return None
-    # A resumed run drops the events the killed run wrote after its checkpoint, as in train_log.jsonl.
-    return SummaryWriter(str(out / "tensorboard"), purge_step=step + 1 if step else None)
