@@ -8,6 +8,12 @@ shuffle of BM25's top-100 (3 seeds) and, with ``--dense``, the MiniLM bi-encoder
 
     python bench/baselines_report.py docs/results/baselines/baselines-tuned.json.gz --dense outputs/dense
     python bench/baselines_report.py docs/results/baselines/sjtf.json.gz --reference tuned
+    python bench/baselines_report.py --merge docs/results/baselines/sjtf.json.gz \
+        docs/results/baselines/sjtf-seeds234.json.gz --reference tuned
+
+Several files give one report each; with ``--merge`` they give one report of their jobs together (more
+seeds or variants from later device calls): jobs are keyed by collection, variant, seed and fold, and a
+finished job of a later file replaces the same key of an earlier one, which an unfinished one never does.
 """
 
 from __future__ import annotations
@@ -26,6 +32,29 @@ from auxir.evaluation.compare import holm_bonferroni, paired_t_test
 def load(path: str) -> dict:
     with gzip.open(path, "rt") as f:
         return json.load(f)
+
+
+def merge(datasets: list[dict]) -> dict:
+    """One results dict of several: later files add jobs to earlier ones (see the module docstring)."""
+    metrics = datasets[0]["metrics"]
+    for data in datasets[1:]:
+        if data["metrics"] != metrics:
+            raise SystemExit(f"--merge: metrics differ between files: {metrics} vs {data['metrics']}")
+    jobs: dict[tuple, dict] = {}
+    shuffled: dict = {}
+    for data in datasets:
+        for job in data["jobs"]:
+            key = (job["collection"], job["variant"], job["seed"], job["fold"])
+            if key not in jobs or job["status"] == "done":
+                jobs[key] = job
+        for collection, runs in data.get("shuffled", {}).items():
+            shuffled.setdefault(collection, runs)  # the same BM25 run shuffled: the first file's is kept
+    return {
+        "suite": datasets[0].get("suite"),
+        "metrics": metrics,
+        "jobs": list(jobs.values()),
+        "shuffled": shuffled,
+    }
 
 
 def seed_runs(jobs: list[dict], kind: str) -> dict[tuple[str, str], dict[int, dict[str, dict[str, float]]]]:
@@ -131,13 +160,19 @@ def main() -> None:
     parser.add_argument(
         "--reference", default=None, help="variant the others are tested against (default BM25)"
     )
+    parser.add_argument(
+        "--merge", action="store_true", help="one report of all files' jobs (later files add to earlier ones)"
+    )
     parser.add_argument("--dense", type=Path, default=None, help="folder of <collection>.trec dense runs")
     parser.add_argument(
         "--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     args = parser.parse_args()
-    for path in args.results:
-        print(report(load(path), args.reference, args.dense, args.data_root))
+    datasets = [load(path) for path in args.results]
+    if args.merge:
+        datasets = [merge(datasets)]
+    for data in datasets:
+        print(report(data, args.reference, args.dense, args.data_root))
 
 
 if __name__ == "__main__":
