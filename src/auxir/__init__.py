@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "BiEncoder": "auxir.models.bi_encoder",
+    "BiEncoderConfig": "auxir.models.bi_encoder",
     "CrossEncoder": "auxir.models.cross_encoder",
     "CrossEncoderConfig": "auxir.models.cross_encoder",
     "load_dataset": "auxir.data.dataset",
@@ -33,6 +35,8 @@ _EXPORTS: dict[str, str] = {
 # Written out (not ``sorted(_EXPORTS)``) so linters and type checkers read the exports statically.
 __all__ = [
     "BM25Index",
+    "BiEncoder",
+    "BiEncoderConfig",
     "CrossEncoder",
     "CrossEncoderConfig",
     "Trainer",
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from auxir.evaluation.fusion import choose_weight, fuse
     from auxir.evaluation.metrics import evaluate
     from auxir.experiment import run_experiment
+    from auxir.models.bi_encoder import BiEncoder, BiEncoderConfig
     from auxir.models.cross_encoder import CrossEncoder, CrossEncoderConfig
     from auxir.recipe import load_recipe
     from auxir.reranking import rerank

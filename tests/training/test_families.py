@@ -39,7 +39,9 @@ def test_dense_first_stage_ranks_with_the_model_embeddings(tiny_bert, tiny_beir,
     from auxir.data.trec import read_run
     from auxir.experiment import run_experiment
 
-    overrides = tiny_overrides(tiny_bert, tiny_beir, tmp_path, "data.first_stage=dense", "data.valid_fraction=0")
+    overrides = tiny_overrides(
+        tiny_bert, tiny_beir, tmp_path, "data.first_stage=dense", "data.valid_fraction=0"
+    )
     result = run_experiment(load_recipe("monobert", overrides))
     run = read_run(tmp_path / "first_stage.trec")
     per_query = {}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from auxir.families import cross_encoder  # noqa: F401  (imports register the families)
+from auxir.families import (  # noqa: F401  (imports register the families)
+    bi_encoder,
+    coder,
+    cross_encoder,
+)
 from auxir.families.base import FAMILIES, Context, Family, QuerySplit, Ranking, get_family, register_family
 
 __all__ = ["FAMILIES", "Context", "Family", "QuerySplit", "Ranking", "get_family", "register_family"]

@@ -1,6 +1,6 @@
 """Model families: what a recipe's ``family`` names, i.e. the model, its training batches and how it ranks.
 
-``run_experiment`` is the same for every family: first stage → query split → ``build_model`` →
+``run_experiment`` is the same for every family: ``check`` → first stage → query split → ``build_model`` →
 ``batch_source`` → the trainer (validation ranks with ``rank``) → ``load_model(best)`` → ``rank`` on the
 test queries → evaluation and fusion. A family is one module in this package and one
 ``@register_family`` line; the recipe's ``architecture`` section is its ``Config`` dataclass.
@@ -76,6 +76,9 @@ class Family:
 
     name: ClassVar[str] = ""
     Config: ClassVar[type]
+
+    def check(self, recipe: Recipe) -> None:
+        """Refuse a recipe this family cannot run, before any data is read (nothing to check by default)."""
 
     def build_model(self, ctx: Context) -> nn.Module:
         raise NotImplementedError

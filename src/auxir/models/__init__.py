@@ -1,4 +1,4 @@
-"""Models: the cross-encoder reranker, its scorers and its token-prediction head.
+"""Models: the cross-encoder reranker (scorers, token-prediction head), the bi-encoder and CODER's query encoder.
 
 Names are imported on first use, so ``import auxir.models`` does not import torch or transformers.
 """
@@ -9,13 +9,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "BiEncoder": "auxir.models.bi_encoder",
+    "BiEncoderConfig": "auxir.models.bi_encoder",
+    "CoderConfig": "auxir.models.coder",
+    "CoderModel": "auxir.models.coder",
     "CrossEncoder": "auxir.models.cross_encoder",
     "CrossEncoderConfig": "auxir.models.cross_encoder",
 }
 
-__all__ = ["CrossEncoder", "CrossEncoderConfig"]
+__all__ = ["BiEncoder", "BiEncoderConfig", "CoderConfig", "CoderModel", "CrossEncoder", "CrossEncoderConfig"]
 
 if TYPE_CHECKING:
+    from auxir.models.bi_encoder import BiEncoder, BiEncoderConfig
+    from auxir.models.coder import CoderConfig, CoderModel
     from auxir.models.cross_encoder import CrossEncoder, CrossEncoderConfig
 
 

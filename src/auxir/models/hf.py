@@ -161,3 +161,16 @@ def load_tokenizer_and_model(name: str, cls: Any = AutoModel, **kwargs: Any) -> 
         where = f" (resolved to {path!r})" if path != name else ""
         raise ValueError(f"cannot load model {name!r}{where}: {reason}") from error
     return TokenizerAndModel(tokenizer, model)
+
+
+def encoder_layers(base: Any) -> Any:
+    """The stack of transformer blocks of a Hugging Face encoder (BERT, RoBERTa, DistilBERT, ELECTRA, ...)."""
+    from torch import nn
+
+    for path in ("encoder.layer", "transformer.layer", "layers", "encoder.layers", "h"):
+        module = base
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, nn.ModuleList) and len(module):
+            return module
+    raise ValueError(f"cannot find the transformer layers of {type(base).__name__}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from auxir.objectives import (  # noqa: F401  (imports register the objectives)
+    in_batch,
+    listnet,
     listwise_softmax,
     masked_token_prediction,
     pairwise_hinge,

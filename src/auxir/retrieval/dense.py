@@ -87,9 +87,12 @@ def sentence_transformers_settings(model_dir: str | Path) -> dict[str, Any]:
         kind = str(module.get("type", ""))
         if kind.endswith("models.Pooling"):
             pooling = _read_json(model_dir / module.get("path", "") / "config.json")
-            if pooling.get("pooling_mode_mean_tokens"):
+            mode = pooling.get("pooling_mode")  # sentence-transformers ≥ 6 names the mode instead of flags
+            if mode in _POOLINGS:
+                settings["pooling"] = mode
+            elif mode == "mean_tokens" or pooling.get("pooling_mode_mean_tokens"):
                 settings["pooling"] = "mean"
-            elif pooling.get("pooling_mode_cls_token"):
+            elif mode == "cls_token" or pooling.get("pooling_mode_cls_token"):
                 settings["pooling"] = "cls"
             else:
                 logger.warning("%s: pooling mode %s is not supported; using cls", model_dir, pooling)
