@@ -24,7 +24,10 @@ class RerankResult:
 
 def doc_token_budget(model) -> int:
     """Document tokens that fit beside a full-length query and the pair's special tokens."""
-    budget = model.config.max_length - model.config.max_query_length - model.template.num_special
+    if hasattr(model, "max_doc_tokens"):  # a passage scorer reads more than one pair's worth
+        budget = model.max_doc_tokens
+    else:
+        budget = model.config.max_length - model.config.max_query_length - model.template.num_special
     if budget < 1:
         raise ValueError(f"max_length {model.config.max_length} leaves no room for the document")
     return budget

@@ -24,6 +24,9 @@ class Spy:
         self.packed = self.model.pack(*args)
         return self.packed
 
+    def document_in_pair(self, *args):
+        return self.model.document_in_pair(*args)
+
     def __call__(self, inputs):
         return self.model(inputs)
 

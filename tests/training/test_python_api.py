@@ -16,6 +16,8 @@ from auxir.models.cross_encoder import CrossEncoder, CrossEncoderConfig
 DOC_PAGE = Path(__file__).resolve().parents[2] / "docs" / "python-api.md"
 
 EXPORTS = {
+    "BiEncoder": "auxir.models.bi_encoder",
+    "BiEncoderConfig": "auxir.models.bi_encoder",
     "CrossEncoder": "auxir.models.cross_encoder",
     "CrossEncoderConfig": "auxir.models.cross_encoder",
     "load_dataset": "auxir.data.dataset",

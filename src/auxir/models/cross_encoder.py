@@ -1,5 +1,9 @@
 """Cross-encoder reranker: any Hugging Face encoder, a pluggable scorer and a token-prediction head.
 
+A pair is scored in one pass of the encoder; with a passage scorer (PARADE) a document is split into
+passages, every (query, passage) pair of a batch is encoded in one pass, and the scorer aggregates each
+document's passages.
+
 Saved as a standard sequence-classification checkpoint (``config.json`` + ``model.safetensors`` +
 tokenizer) so Hugging Face and sentence-transformers load it directly. auxir's own settings live under
 the ``auxir`` key of ``config.json`` and the extra heads in ``auxir_heads.safetensors``; both round-trip
@@ -21,7 +25,7 @@ from torch.nn import functional as F
 from auxir.io import atomic_directory
 from auxir.models.hf import load_tokenizer_and_model, resolve_model_name
 from auxir.models.pair_template import PairTemplate
-from auxir.models.scorers import build_scorer
+from auxir.models.scorers import PassageScorer, PassageSplit, build_scorer
 from auxir.models.token_head import TokenHead
 
 HEADS_FILE = "auxir_heads.safetensors"
@@ -120,6 +124,13 @@ class CrossEncoder(nn.Module):
         self.scorer = build_scorer(
             config.scorer, hf_config.hidden_size, hf_config.num_hidden_layers, config.scorer_params
         )
+        self.scorer.check_fits(config.max_query_length, self.pair_doc_tokens)
+        if self.passage_split is not None and config.bi_encoder != "none":
+            raise ValueError(
+                f"bi_encoder={config.bi_encoder!r} cannot be combined with the passage scorer "
+                f"{config.scorer!r}: the bi-encoder term reads one pass over the whole document; "
+                "set bi_encoder: none"
+            )
         embeddings = backbone.get_input_embeddings()
         self.token_head = TokenHead(
             hf_config.hidden_size,
@@ -177,9 +188,20 @@ class CrossEncoder(nn.Module):
         new = {f"backbone.{k}" for k in newly_initialised}
         model = cls(backbone, tokenizer, config, new)
         if has_heads:
-            missing, unexpected = model.heads().load_state_dict(load_file(str(heads)), strict=False)
+            state = load_file(str(heads))
+            # Another scorer over a trained checkpoint (CEDR trains its scorers on a fine-tuned monoBERT):
+            # its weights start new, the encoder and the other heads load.
+            new_scorer = stored.get("scorer", "cls") != config.scorer
+            if new_scorer:
+                state = {k: v for k, v in state.items() if not k.startswith("scorer.")}
+                model._new_parameters |= {f"scorer.{n}" for n, _ in model.scorer.named_parameters()}
+            missing, unexpected = model.heads().load_state_dict(state, strict=False)
             if unexpected or [
-                k for k in missing if not k.startswith("token_head._tied") and k != "bi_encoder_weight"
+                k
+                for k in missing
+                if not k.startswith("token_head._tied")
+                and k != "bi_encoder_weight"
+                and not (new_scorer and k.startswith("scorer."))
             ]:
                 raise ValueError(
                     f"{heads}: head weights do not match the config (missing {missing}, unexpected {unexpected})"
@@ -187,6 +209,23 @@ class CrossEncoder(nn.Module):
         else:
             model._new_parameters |= {n for n, _ in model.named_parameters() if not n.startswith("backbone.")}
         return model
+
+    @property
+    def passage_split(self) -> PassageSplit | None:
+        """How documents are split into passages, or None: one pair per document."""
+        return self.scorer.passages if isinstance(self.scorer, PassageScorer) else None
+
+    @property
+    def pair_doc_tokens(self) -> int:
+        """Document tokens that fit in one pair beside a full-length query and the special tokens."""
+        return self.config.max_length - self.config.max_query_length - self.template.num_special
+
+    @property
+    def max_doc_tokens(self) -> int:
+        """Document tokens the model reads: what fits in one pair, or what a passage scorer's passages
+        cover. Token caches need keep no more (and should keep this many)."""
+        split = self.passage_split
+        return split.max_doc_tokens if split is not None else self.pair_doc_tokens
 
     def new_parameter_names(self) -> set[str]:
         """Parameters that start random in this model (heads, a new score layer): they may take their
@@ -256,8 +295,18 @@ class CrossEncoder(nn.Module):
             (tmp / "auxir.json").write_text(json.dumps({"format": "auxir-cross-encoder", "version": 1}))
 
     # ---- forward ----------------------------------------------------------------------------------
+    def document_in_pair(self, doc, doc_len) -> tuple[torch.Tensor, torch.Tensor]:
+        """The part of each document that one packed pair holds: all of it, or with a passage scorer its
+        first passage. (d, L) ids and (d,) lengths."""
+        split = self.passage_split
+        return (doc, doc_len) if split is None else split.first(doc, doc_len)
+
     def pack(self, query, query_len, doc, doc_len) -> PairInputs:
-        """Frame query and document token ids as one input per row, in the configured order."""
+        """Frame query and document token ids as one input per row, in the configured order.
+
+        With a passage scorer a row holds the document's first passage (``document_in_pair``): ``forward``
+        scores it as a document of one passage, and the masked-token objectives read it as the context."""
+        doc, doc_len = self.document_in_pair(doc, doc_len)
         if self.config.segment_order == "query_first":
             packed = self.template.pack(query, query_len, doc, doc_len)
             query_start = torch.full_like(packed.second_offset, packed.first_offset)
@@ -276,13 +325,16 @@ class CrossEncoder(nn.Module):
             doc_len,
         )
 
-    def forward(self, inputs: PairInputs) -> CrossEncoderOutput:
-        out = self.backbone(
+    def _encode(self, inputs: PairInputs):
+        return self.backbone(
             input_ids=inputs.input_ids,
             attention_mask=inputs.attention_mask,
             token_type_ids=inputs.token_type_ids,
             output_hidden_states=True,
         )
+
+    def forward(self, inputs: PairInputs) -> CrossEncoderOutput:
+        out = self._encode(inputs)
         last = out.hidden_states[-1]  # (n, W, H)
         needs_masks = self.scorer.needs_hidden_states or self.config.bi_encoder == "joint"
         hidden_states = out.hidden_states if self.scorer.needs_hidden_states else None
@@ -307,11 +359,22 @@ class CrossEncoder(nn.Module):
         return _masked_mean(out.last_hidden_state, packed.attention_mask.bool())
 
     def score(self, query, query_len, doc, doc_len) -> torch.Tensor:  # (n,)
+        """One score per (query, document) row; what every objective and ``rerank`` call."""
+        if self.passage_split is not None:
+            return self._score_passages(query, query_len, doc, doc_len)
         scores = self(self.pack(query, query_len, doc, doc_len)).scores
         if self.config.bi_encoder == "separate":
             cosine = F.cosine_similarity(self.embed(query, query_len), self.embed(doc, doc_len), dim=-1)
             scores = scores + self.bi_encoder_weight * cosine.float()
         return scores
+
+    def _score_passages(self, query, query_len, doc, doc_len) -> torch.Tensor:  # (n,)
+        """Every passage of every document in one encoder pass, then the scorer over each document's."""
+        passages = self.passage_split.split(doc, doc_len)  # R rows in all
+        rows = passages.doc_index
+        inputs = self.pack(query[rows], query_len[rows], passages.tokens, passages.lengths)
+        cls = self._encode(inputs).hidden_states[-1][:, 0]  # (R, H)
+        return self.scorer.aggregate(passages.grid(cls), passages.mask).float()  # (n,)
 
     # ---- convenience API (as sentence-transformers' CrossEncoder) ---------------------------------
     def predict(self, pairs: list[tuple[str, str]], batch_size: int = 64) -> list[float]:

@@ -70,6 +70,7 @@ class MaskedTokenPrediction(Objective):
         else:
             pick = torch.randint(batch.group_size, (b,), device=batch.docs.device)
         doc, doc_len = batch.docs[rows, pick], batch.doc_len[rows, pick]  # (B, Ld), (B,)
+        doc, doc_len = model.document_in_pair(doc, doc_len)  # a passage scorer's pair holds one passage
         query, query_len = batch.query, batch.query_len
 
         target, target_len = (query, query_len) if self.params.target == "query" else (doc, doc_len)
