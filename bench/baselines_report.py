@@ -93,7 +93,14 @@ def dense_rows(dense_dir: Path | None, collection: str, queries: set[str], metri
     return {0: {m: {q: per_query[m].get(q, 0.0) for q in queries} for m in metrics}}
 
 
-def report(data: dict, reference: str | None, dense_dir: Path | None, data_root: Path) -> str:
+def report(
+    data: dict,
+    reference: str | None,
+    dense_dir: Path | None,
+    data_root: Path,
+    first_stage_rows: dict[str, str] | None = None,
+    fused_label: str = "BM25",
+) -> str:
     metrics = data["metrics"]
     reranked, fused, first = (seed_runs(data["jobs"], k) for k in ("reranked", "fused", "first_stage"))
     lines = []
@@ -107,6 +114,11 @@ def report(data: dict, reference: str | None, dense_dir: Path | None, data_root:
             rows["BM25 top-100, random order (3 seeds)"] = {int(s): v for s, v in shuffled.items()}
         overrides = next(j["overrides"] for j in data["jobs"] if j["collection"] == collection)
         eval_split = next((o.split("=")[1] for o in overrides if o.startswith("data.eval_split=")), "test")
+        for variant, label in (first_stage_rows or {}).items():
+            # another variant's first stage (e.g. the untrained MiniLM's own retrieval, BM25 at depth 1000)
+            if (collection, variant) in first:
+                per_seed = first[(collection, variant)]
+                rows[label] = {0: per_seed[min(per_seed)]}
         if dense_dir is not None:
             from auxir.data.dataset import load_dataset
 
@@ -118,7 +130,7 @@ def report(data: dict, reference: str | None, dense_dir: Path | None, data_root:
             if c == collection:
                 rows[variant] = per_seed
                 if (c, variant) in fused:
-                    rows[f"{variant} ⊕ BM25"] = fused[(c, variant)]
+                    rows[f"{variant} ⊕ {fused_label}"] = fused[(c, variant)]
         base_name = reference if reference in rows else "BM25 (first stage)"
         base = {m: averaged(rows[base_name], m) for m in metrics}
         tests = {}
@@ -165,6 +177,14 @@ def main() -> None:
     )
     parser.add_argument("--dense", type=Path, default=None, help="folder of <collection>.trec dense runs")
     parser.add_argument(
+        "--first-stage-row",
+        action="append",
+        default=[],
+        metavar="VARIANT=LABEL",
+        help="a row of VARIANT's first stage (its first seed), named LABEL; --reference may name it",
+    )
+    parser.add_argument("--fused-label", default="BM25", help="what fused rows say they are fused with")
+    parser.add_argument(
         "--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     args = parser.parse_args()
@@ -172,7 +192,8 @@ def main() -> None:
     if args.merge:
         datasets = [merge(datasets)]
     for data in datasets:
-        print(report(data, args.reference, args.dense, args.data_root))
+        rows = dict(item.split("=", 1) for item in args.first_stage_row)
+        print(report(data, args.reference, args.dense, args.data_root, rows, args.fused_label))
 
 
 if __name__ == "__main__":

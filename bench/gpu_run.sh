@@ -6,7 +6,7 @@ set -u
 stage=$1
 # The dense suites carry FAISS and a vocabulary-pruned MiniLM instead (pack_device_data.py --prune-vocab).
 wheels=.whl carry=.device_carry
-case $stage in dense|coder) wheels=.whl_dense carry=.device_carry_dense ;; esac
+case $stage in dense|tune-dense) wheels=.whl_dense carry=.device_carry_dense ;; esac
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $wheels/*.whl || exit 1
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True JAX_PLATFORMS=cpu PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 AUXIR_CACHE=/tmp/auxir-cache
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
@@ -23,7 +23,18 @@ heads)
   cp /tmp/heads/results.json.gz $OUT/heads.json.gz; cp /tmp/heads.log /tmp/tune.log /tmp/tune/trials.jsonl $OUT/
   cp /tmp/tune/best.yaml $OUT/tune-best.yaml
   tail -30 /tmp/tune.log; tail -12 /tmp/heads.log ;;
-baselines|sjtf|dense|coder)
+tune-dense)
+  # the bi-encoder's and CODER's searches share the GPU (SciFact, validation queries)
+  for recipe in biencoder coder; do
+    timeout -s INT 530 python3 -m auxir tune --recipe $recipe --space bench/spaces/$recipe.yaml --trials 40 --jobs 4 \
+        --out /tmp/tune-$recipe --dataset $carry/data/scifact --model $carry/minilm > /tmp/tune-$recipe.log 2>&1 &
+  done
+  wait
+  for recipe in biencoder coder; do
+    cp /tmp/tune-$recipe/trials.jsonl $OUT/tune-$recipe.jsonl; cp /tmp/tune-$recipe/best.yaml $OUT/tune-$recipe-best.yaml
+    cp /tmp/tune-$recipe.log $OUT/; tail -15 /tmp/tune-$recipe.log
+  done ;;
+baselines|sjtf|dense)
   shift
   if [ "${TUNE_JOBS:-0}" -gt 0 ]; then  # the search of the tuned recipe's lr, epochs, negatives and loss, beside
     timeout -s INT 540 python3 -m auxir tune --recipe monobert --space bench/spaces/reranker.yaml --trials 24 \
