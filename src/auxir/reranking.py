@@ -34,6 +34,11 @@ def doc_token_budget(model) -> int:
 
 
 def token_caches(model) -> tuple[TokenCache, TokenCache]:
+    if hasattr(model, "text_budget"):  # a bi-encoder: each side framed alone, with its own length
+        return (
+            TokenCache(model.tokenizer, model.text_budget("query")),
+            TokenCache(model.tokenizer, model.text_budget("document")),
+        )
     return (
         TokenCache(model.tokenizer, model.config.max_query_length),
         TokenCache(model.tokenizer, doc_token_budget(model)),

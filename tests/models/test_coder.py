@@ -214,3 +214,23 @@ def test_latency_bench_runs_on_cpu(tmp_path, capsys) -> None:
     assert cases == {(c, b) for c in ("scores", "encode+scores", "text+encode+scores") for b in (1, 4)}
     assert all(r["ms_per_query"] > 0 and r["queries_per_s"] > 0 for r in report["results"])
     assert "5.5" in capsys.readouterr().out  # the paper's anchor beside ours
+
+
+def test_only_the_query_side_learns(tiny_bert) -> None:
+    """CODER fine-tunes the query encoder alone: the candidates' stored embeddings are data, not parameters
+    (no gradient, unchanged by a step), while the query encoder gets its gradient and moves."""
+    from auxir.objectives import build_objective
+
+    model = tiny_coder(tiny_bert).train()
+    batch = candidate_batch(model)
+    stored = batch.doc_emb.clone()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.encoder.parameters()]
+    loss = build_objective("listnet_kl")(model, batch)
+    loss.backward()
+    assert not batch.doc_emb.requires_grad and batch.doc_emb.grad is None
+    assert all(p.data_ptr() != batch.doc_emb.data_ptr() for p in model.parameters())
+    optimizer.step()
+    torch.testing.assert_close(batch.doc_emb, stored)  # the document side is exactly as stored
+    moved = [not torch.equal(a, p) for a, p in zip(before, model.encoder.parameters())]
+    assert sum(moved) > len(moved) // 2  # the query encoder learned

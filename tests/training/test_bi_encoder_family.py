@@ -232,3 +232,41 @@ def test_retrieval_matches_a_brute_force_search_and_reuses_the_corpus_encoding(
         next(model.parameters()).add_(0.01)
     family.rank(model, ctx, [ScoredDoc("sea-q0", "sea-d0", 1.0)])
     assert ctx.cache["corpus_index"] is not corpus
+
+
+def test_cli_rerank_loads_a_saved_bi_encoder_as_one(tiny_bert, tiny_beir, tmp_path) -> None:
+    """`auxir rerank --model DIR` reads auxir.json: a bi-encoder scores as a bi-encoder (scale × cosine of
+    the two texts encoded alone), never as a cross-encoder with a random head."""
+    import numpy as np
+
+    from auxir.cli import main
+    from auxir.data.dataset import load_dataset
+    from auxir.data.records import ScoredDoc
+    from auxir.data.trec import read_run, write_run
+    from auxir.models.bi_encoder import BiEncoder
+
+    model = BiEncoder.from_pretrained(str(tiny_bert))
+    model.save_pretrained(tmp_path / "bi")
+    ds = load_dataset(str(tiny_beir))
+    query_id = sorted(ds.queries_for("test"))[0]
+    doc_ids = [d.doc_id for d in list(ds.docs)[:4]]
+    write_run(tmp_path / "in.trec", [ScoredDoc(query_id, d, 4.0 - i) for i, d in enumerate(doc_ids)], tag="x")
+    args = ["rerank", "--model", str(tmp_path / "bi"), "--run", str(tmp_path / "in.trec")]
+    args += ["--dataset", str(tiny_beir), "--out", str(tmp_path / "out.trec"), "--device", "cpu"]
+    assert main(args) == 0
+    scores = {s.doc_id: s.score for s in read_run(tmp_path / "out.trec")}
+    q = model.encode([ds.queries[query_id].text], side="query")
+    d = model.encode([ds.docs[i].full_text() for i in doc_ids], side="document")
+    expected = model.config.logit_scale * (d @ q[0])
+    np.testing.assert_allclose([scores[i] for i in doc_ids], expected, atol=1e-4)
+
+
+def test_cli_rerank_refuses_a_coder_model(tmp_path, capsys) -> None:
+    from auxir.cli import main
+
+    (tmp_path / "coder").mkdir()
+    (tmp_path / "coder" / "auxir.json").write_text('{"format": "auxir-coder"}')
+    (tmp_path / "run.trec").write_text("q Q0 d 1 1.0 x\n")
+    args = ["rerank", "--model", str(tmp_path / "coder"), "--run", str(tmp_path / "run.trec")]
+    assert main([*args, "--dataset", str(tmp_path), "--out", str(tmp_path / "o.trec")]) == 2
+    assert "found a 'auxir-coder' model" in capsys.readouterr().err

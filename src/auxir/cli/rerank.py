@@ -34,19 +34,19 @@ def run(args: argparse.Namespace) -> int:
 
     from auxir.data.dataset import load_dataset
     from auxir.data.trec import read_run, write_run
-    from auxir.models.cross_encoder import CrossEncoder
     from auxir.reranking import rerank
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be ≥ 1, got {args.top_k}")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = _load_ranker(args.model)  # a wrong model fails before the data are read
     ds = load_dataset(args.dataset)
     run_rows = read_run(args.run)
     queries = ds.queries
     missing = sorted({s.query_id for s in run_rows} - set(queries))
     if missing:
         raise ValueError(f"{args.run}: {len(missing)} query ids not in {args.dataset}, e.g. {missing[:3]}")
-    model = CrossEncoder.from_pretrained(args.model).to(device)
+    model = model.to(device)
     result = rerank(
         model,
         run_rows,
@@ -61,3 +61,25 @@ def run(args: argparse.Namespace) -> int:
     write_run(args.out, result.run, tag=args.tag)
     print(f"reranked {result.pairs} pairs in {result.seconds:.1f} s → {args.out}")
     return 0
+
+
+def _load_ranker(path: str):
+    """A cross-encoder, or a bi-encoder saved by auxir (its auxir.json says which); CODER models rerank from
+    their stored embeddings inside ``auxir train`` and are refused here rather than misread."""
+    import json
+    from pathlib import Path
+
+    marker = Path(path) / "auxir.json"
+    kind = json.loads(marker.read_text(encoding="utf-8")).get("format") if marker.is_file() else None
+    if kind == "auxir-bi-encoder":
+        from auxir.models.bi_encoder import BiEncoder
+
+        return BiEncoder.from_pretrained(path)
+    if kind not in (None, "auxir-cross-encoder"):
+        raise ValueError(
+            f"{marker}: expected a cross-encoder or a bi-encoder, found a {kind!r} model; "
+            "a CODER model reranks from its stored document embeddings (auxir train with family coder)"
+        )
+    from auxir.models.cross_encoder import CrossEncoder
+
+    return CrossEncoder.from_pretrained(path)
