@@ -111,3 +111,15 @@ def test_rerank_progress_bar_only_when_asked_and_on_a_terminal(
     )
     assert [(s.doc_id, s.score) for s in result.run] == [("a", 1.0), ("b", 3.0)]
     assert ("rerank" in stderr.getvalue()) is shown
+
+
+def test_bm25s_debug_lines_stay_quiet_at_the_default_level() -> None:
+    import logging
+
+    from auxir.cli import configure_logging
+
+    configure_logging(verbose=False)
+    import auxir.retrieval.bm25  # noqa: F401  (bm25s sets its logger to DEBUG when imported)
+
+    assert logging.getLogger("bm25s").getEffectiveLevel() >= logging.WARNING
+    assert not logging.getLogger("bm25s").isEnabledFor(logging.DEBUG)
