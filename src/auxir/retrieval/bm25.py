@@ -25,15 +25,15 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import bm25s  # noqa: E402
 import Stemmer  # noqa: E402
 
-# bm25s sets its own logger to DEBUG on import, so its per-call DEBUG lines would reach any handler; it
-# inherits the root logger's level instead (the CLI's: WARNING).
-logging.getLogger("bm25s").setLevel(logging.NOTSET)
-
 from auxir.data.records import Doc, ScoredDoc
 from auxir.retrieval.contract import QueryInput, check_doc_ids, check_k, query_texts, sort_run
 from auxir.retrieval.index_files import atomic_directory, read_ids, read_manifest, write_ids, write_manifest
 
 logger = logging.getLogger(__name__)
+
+# bm25s sets its own logger to DEBUG on import, so its per-call DEBUG lines would reach any handler; it
+# inherits the root logger's level instead (the CLI's: WARNING).
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 BM25Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
 _METHODS = get_args(BM25Method)
