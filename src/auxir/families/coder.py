@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +36,8 @@ from auxir.models.hf import resolve_model_name
 from auxir.reranking import with_tail
 from auxir.retrieval.dense import DenseEncoder, EncoderConfig
 from auxir.retrieval.embeddings import EmbeddingStore
-from auxir.retrieval.index_files import atomic_directory, corpus_fingerprint, read_manifest
+from auxir.retrieval.index_files import corpus_fingerprint, read_manifest
+from auxir.training.checkpoint import link_model
 from auxir.training.distributed import barrier
 
 if TYPE_CHECKING:
@@ -138,13 +137,7 @@ def _key_of(directory: Path) -> str | None:
 
 def _link_store(source: Path, target: Path) -> None:
     """``target`` (atomically) with the files of the store in ``source``: hard links, copies where refused."""
-    with atomic_directory(target) as tmp:
-        for file in source.iterdir():
-            if file.is_file():
-                try:
-                    os.link(file, tmp / file.name)
-                except OSError:
-                    shutil.copy2(file, tmp / file.name)
+    link_model(source, target)
 
 
 def doc_embeddings(ctx: Context) -> DocEmbeddings:
