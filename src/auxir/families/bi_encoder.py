@@ -22,6 +22,7 @@ from auxir.families.base import Context, Family, Ranking, register_family
 from auxir.families.cross_encoder import training_samples
 from auxir.models.bi_encoder import BiEncoder, BiEncoderConfig
 from auxir.reranking import rerank
+from auxir.reranking import token_caches as reranking_token_caches
 
 if TYPE_CHECKING:
     from auxir.retrieval.faiss_index import DenseIndex
@@ -34,10 +35,7 @@ _CORPUS_CHUNK = 4096  # documents read and tokenised at a time
 def token_caches(model: BiEncoder, ctx: Context) -> tuple[TokenCache, TokenCache]:
     """Query and document token caches, each cut at its own side's length (kept in ``ctx.cache``)."""
     if "token_caches" not in ctx.cache:
-        ctx.cache["token_caches"] = (
-            TokenCache(model.tokenizer, model.text_budget("query")),
-            TokenCache(model.tokenizer, model.text_budget("document")),
-        )
+        ctx.cache["token_caches"] = reranking_token_caches(model)
     return ctx.cache["token_caches"]
 
 
