@@ -188,7 +188,7 @@ def _ensure_store(
     seconds = time.perf_counter() - started
     store.metadata[_KEY_FIELD] = key
     # npy: memory-mapped when opened, for corpora larger than memory
-    store.save(directory, format="npy")
+    store.save(directory, format="npy", dtype=ctx.recipe.architecture.embeddings_dtype)
     log.info("encoded %d documents in %.1f s into %s", len(store), seconds, directory)
     if use_cache:
         try:

@@ -47,7 +47,7 @@ class CoderConfig:
         None  # the base model M_D that encodes the corpus once (None: the recipe's model)
     )
     embeddings: str | None = None  # a precomputed EmbeddingStore directory to use instead of encoding
-    embeddings_dtype: Literal["float16", "float32"] = "float16"  # the store in memory during training
+    embeddings_dtype: Literal["float16", "float32"] = "float16"  # the store, on disk and in memory
     cache_embeddings: bool = True  # reuse (and keep) the corpus encoding in $AUXIR_CACHE for later runs
     num_candidates: int = 1000  # N first-stage candidates a query (paper: 1000); at most data.first_stage_k
     inject_positives: bool = True  # judged positives the first stage missed replace the lowest candidates

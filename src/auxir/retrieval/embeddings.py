@@ -23,6 +23,7 @@ from auxir.io import atomic_path, atomic_write
 from auxir.retrieval.index_files import atomic_directory, read_ids, read_manifest, write_ids, write_manifest
 
 StoreFormat = Literal["safetensors", "npy"]
+StoreDtype = Literal["float32", "float16"]
 _IDS_FILE = "ids.json"
 _TENSOR_NAME = "embeddings"
 
@@ -32,7 +33,7 @@ class EmbeddingStore:
     """``embeddings[i]`` is the vector of ``ids[i]``; ``embeddings`` may be a read-only memory map."""
 
     ids: list[str]
-    embeddings: np.ndarray  # (count, dim) float32
+    embeddings: np.ndarray  # (count, dim) float32 or float16
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,11 +65,15 @@ class EmbeddingStore:
             raise KeyError(f"EmbeddingStore: no embedding for id {error.args[0]!r}") from None
         return np.asarray(self.embeddings[rows], dtype=np.float32)
 
-    def save(self, directory: str | Path, format: StoreFormat = "safetensors") -> None:
-        """Write the store into ``directory`` (atomically)."""
+    def save(
+        self, directory: str | Path, format: StoreFormat = "safetensors", dtype: StoreDtype = "float32"
+    ) -> None:
+        """Write the store into ``directory`` (atomically); ``float16`` halves it (``get`` still returns float32)."""
         if format not in ("safetensors", "npy"):
             raise ValueError(f"EmbeddingStore.save: expected format 'safetensors' or 'npy', found {format!r}")
-        matrix = np.ascontiguousarray(self.embeddings, dtype=np.float32)
+        if dtype not in ("float32", "float16"):
+            raise ValueError(f"EmbeddingStore.save: expected dtype 'float32' or 'float16', found {dtype!r}")
+        matrix = np.ascontiguousarray(self.embeddings, dtype=dtype)
         with atomic_directory(directory) as tmp:
             if format == "safetensors":
                 with atomic_path(tmp / "embeddings.safetensors") as file:
@@ -77,7 +82,7 @@ class EmbeddingStore:
                 with atomic_write(tmp / "embeddings.npy", mode="wb") as handle:
                     np.save(handle, matrix)
             write_ids(tmp / _IDS_FILE, self.ids)
-            meta = {"format": format, "count": len(self), "dim": self.dim, "dtype": "float32"}
+            meta = {"format": format, "count": len(self), "dim": self.dim, "dtype": dtype}
             write_manifest(tmp, "embeddings", meta, metadata=self.metadata)
 
     @classmethod
