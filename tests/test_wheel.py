@@ -44,3 +44,14 @@ def test_an_installed_wheel_finds_its_recipes(tmp_path):
     assert Path(found).read_text(encoding="utf-8") == (
         ROOT / "src" / "auxir" / "recipes" / "monobert.yaml"
     ).read_text(encoding="utf-8")
+    # package data beside the recipes: the shipped MeSH → aspect mapping
+    code = "from auxir.data.aspects import load_term_mapping as m; print(m('pubmedqa_mesh').version)"
+    version = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert version

@@ -75,9 +75,13 @@ def _load_ranker(path: str):
         from auxir.models.bi_encoder import BiEncoder
 
         return BiEncoder.from_pretrained(path)
+    if kind == "auxir-aspect-encoder":
+        from auxir.models.aspect_encoder import AspectEncoder
+
+        return AspectEncoder.from_pretrained(path)
     if kind not in (None, "auxir-cross-encoder"):
         raise ValueError(
-            f"{marker}: expected a cross-encoder or a bi-encoder, found a {kind!r} model; "
+            f"{marker}: expected a cross-encoder, a bi-encoder or an aspect encoder, found a {kind!r} model; "
             "a CODER model reranks from its stored document embeddings (auxir train with family coder)"
         )
     from auxir.models.cross_encoder import CrossEncoder

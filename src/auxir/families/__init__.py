@@ -6,6 +6,7 @@ from auxir.families import (  # noqa: F401  (imports register the families)
     bi_encoder,
     coder,
     cross_encoder,
+    madrm,
 )
 from auxir.families.base import FAMILIES, Context, Family, QuerySplit, Ranking, get_family, register_family
 

@@ -9,6 +9,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "AspectEncoder": "auxir.models.aspect_encoder",
+    "AspectEncoderConfig": "auxir.models.aspect_encoder",
     "BiEncoder": "auxir.models.bi_encoder",
     "BiEncoderConfig": "auxir.models.bi_encoder",
     "CoderConfig": "auxir.models.coder",
@@ -17,9 +19,19 @@ _EXPORTS: dict[str, str] = {
     "CrossEncoderConfig": "auxir.models.cross_encoder",
 }
 
-__all__ = ["BiEncoder", "BiEncoderConfig", "CoderConfig", "CoderModel", "CrossEncoder", "CrossEncoderConfig"]
+__all__ = [
+    "AspectEncoder",
+    "AspectEncoderConfig",
+    "BiEncoder",
+    "BiEncoderConfig",
+    "CoderConfig",
+    "CoderModel",
+    "CrossEncoder",
+    "CrossEncoderConfig",
+]
 
 if TYPE_CHECKING:
+    from auxir.models.aspect_encoder import AspectEncoder, AspectEncoderConfig
     from auxir.models.bi_encoder import BiEncoder, BiEncoderConfig
     from auxir.models.coder import CoderConfig, CoderModel
     from auxir.models.cross_encoder import CrossEncoder, CrossEncoderConfig

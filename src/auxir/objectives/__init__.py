@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auxir.objectives import (  # noqa: F401  (imports register the objectives)
+    aspects,
     in_batch,
     listnet,
     listwise_softmax,
