@@ -83,6 +83,8 @@ def side_views(model, batch: AspectGroupBatch, sides: Sides, objective: str):
 
 @register_objective("aspect_prediction")
 class AspectPrediction(Objective):
+    requires = "an AspectGroupBatch from the madrm family"
+
     @dataclass
     class Params:
         sides: Sides = "both"  # the paper's ablation MADRAL^−query / ^−doc learns on one side only
@@ -104,6 +106,8 @@ class AspectPrediction(Objective):
 
 @register_objective("aspect_presence")
 class AspectPresence(Objective):
+    requires = "an AspectGroupBatch from the madrm family"
+
     @dataclass
     class Params:
         sides: Sides = "both"

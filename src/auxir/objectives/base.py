@@ -37,6 +37,8 @@ class Objective:
 
     name: str = ""
     kind: ClassVar[str] = "auxiliary"  # "ranking" objectives are the ones validation follows
+    # What the objective needs beyond a plain GroupBatch and model (e.g. a family's own batch type), or None.
+    requires: ClassVar[str | None] = None
 
     def __init__(self, params: Params):
         self.params = params
