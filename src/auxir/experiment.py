@@ -216,6 +216,8 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
     model = family.build_model(ctx)
     source = family.batch_source(model, ctx)
     objectives = {o.name: build_objective(o.name, o.params) for o in recipe.objectives}
+    for objective in objectives.values():
+        objective.prepare(model, ctx)
     schedules = {o.name: ComponentSchedule(o.weight, o.start_step, o.stop_step) for o in recipe.objectives}
     valid_run = ctx.run_for(split.valid)
     test_run = ctx.run_for(split.test)

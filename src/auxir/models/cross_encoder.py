@@ -23,7 +23,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from auxir.io import atomic_directory
-from auxir.models.hf import load_tokenizer_and_model, resolve_model_name
+from auxir.models.attention_masks import for_attention, mixed_attention_mask
+from auxir.models.hf import encoder_layers, load_tokenizer_and_model, resolve_model_name
 from auxir.models.pair_template import PairTemplate
 from auxir.models.scorers import PassageScorer, PassageSplit, build_scorer
 from auxir.models.token_head import TokenHead
@@ -43,6 +44,9 @@ class CrossEncoderConfig:
     max_query_length: int = 32
     # GDMTL feeds the passage first and the query second; monoBERT the other way round.
     segment_order: Literal["query_first", "doc_first"] = "query_first"
+    # Text put before the first segment of every ranking pair, as a task identifier (GDMTL §5.2: "rank:");
+    # "" puts none. It takes its tokens from the document's share of max_length.
+    task_prefix: str = ""
     # The checkpoint's pooler (dense + tanh over [CLS]) before the score layer. "auto" skips one that was
     # never trained (sentence-transformers checkpoints: bias exactly 0); "identity" restarts it at the
     # identity (still tanh; the checkpoint stays a plain HF sequence-classification model).
@@ -85,6 +89,12 @@ class CrossEncoderOutput:
     last_hidden_state: torch.Tensor  # (n, W, H)
 
 
+@dataclass
+class MixedAttentionOutput:
+    last_hidden_state: torch.Tensor  # (n, W, H)
+    target_start: torch.Tensor  # (n, 1) position of the first target token
+
+
 class FirstToken(nn.Module):
     """Stands in for a skipped pooler: the last layer's first ([CLS]) vector, unchanged."""
 
@@ -120,6 +130,7 @@ class CrossEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.config = config
         self.template = PairTemplate.from_tokenizer(tokenizer)
+        self._text_ids: dict[str, tuple[int, ...]] = {}
         hf_config = backbone.config
         self.scorer = build_scorer(
             config.scorer, hf_config.hidden_size, hf_config.num_hidden_layers, config.scorer_params
@@ -217,8 +228,16 @@ class CrossEncoder(nn.Module):
 
     @property
     def pair_doc_tokens(self) -> int:
-        """Document tokens that fit in one pair beside a full-length query and the special tokens."""
-        return self.config.max_length - self.config.max_query_length - self.template.num_special
+        """Document tokens that fit in one pair beside a full-length query, the special tokens and the
+        task prefix."""
+        prefix = len(self.text_ids(self.config.task_prefix))
+        return self.config.max_length - self.config.max_query_length - self.template.num_special - prefix
+
+    def text_ids(self, text: str) -> tuple[int, ...]:
+        """Token ids of a short fixed text (a task prefix), without special tokens; tokenised once."""
+        if text not in self._text_ids:
+            self._text_ids[text] = tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return self._text_ids[text]
 
     @property
     def max_doc_tokens(self) -> int:
@@ -235,7 +254,7 @@ class CrossEncoder(nn.Module):
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """The last encoder layer's parameters: where the gradients of the objectives meet and are compared."""
-        layers = _encoder_layers(self.backbone.base_model)
+        layers = encoder_layers(self.backbone.base_model)
         return [p for p in layers[-1].parameters() if p.requires_grad]
 
     def heads(self) -> nn.ModuleDict:
@@ -266,6 +285,7 @@ class CrossEncoder(nn.Module):
                     config.bi_encoder != "none",
                 ),
                 ("segment_order='doc_first' puts the document first", config.segment_order != "query_first"),
+                (f"task_prefix={config.task_prefix!r} is put before the pair", bool(config.task_prefix)),
             )
             if applies
         ]
@@ -307,13 +327,16 @@ class CrossEncoder(nn.Module):
         With a passage scorer a row holds the document's first passage (``document_in_pair``): ``forward``
         scores it as a document of one passage, and the masked-token objectives read it as the context."""
         doc, doc_len = self.document_in_pair(doc, doc_len)
+        prefix = self.text_ids(self.config.task_prefix)
         if self.config.segment_order == "query_first":
-            packed = self.template.pack(query, query_len, doc, doc_len)
-            query_start = torch.full_like(packed.second_offset, packed.first_offset)
+            first, first_len = prepend(prefix, query, query_len)
+            packed = self.template.pack(first, first_len, doc, doc_len)
+            query_start = torch.full_like(packed.second_offset, packed.first_offset + len(prefix))
             doc_start = packed.second_offset
         else:
-            packed = self.template.pack(doc, doc_len, query, query_len)
-            doc_start = torch.full_like(packed.second_offset, packed.first_offset)
+            first, first_len = prepend(prefix, doc, doc_len)
+            packed = self.template.pack(first, first_len, query, query_len)
+            doc_start = torch.full_like(packed.second_offset, packed.first_offset + len(prefix))
             query_start = packed.second_offset
         return PairInputs(
             packed.input_ids,
@@ -346,6 +369,27 @@ class CrossEncoder(nn.Module):
             cosine = F.cosine_similarity(_masked_mean(last, query_mask), _masked_mean(last, doc_mask), dim=-1)
             scores = scores + self.bi_encoder_weight * cosine.float()
         return CrossEncoderOutput(scores=scores, last_hidden_state=last)
+
+    def mixed_attention(self, source, source_len, target, target_len) -> MixedAttentionOutput:
+        """Last-layer states of ``[CLS] source [SEP] target [SEP]`` (the tokenizer's pair frame) under
+        GDMTL's mixed attention (§4.2, eq. 7): the source attends bidirectionally to itself, the target to
+        the source and causally to itself (``attention_masks.mixed_attention_mask``). The state at position
+        t sees nothing after t in the target, so it can predict the token at t + 1 (the last frame token
+        before the target predicts the first target token). (n, Ls) and (n, Lt) right-padded ids with
+        their (n,) lengths. The ranking path (``forward``) keeps plain bidirectional attention.
+        """
+        packed = self.template.pack(source, source_len, target, target_len)
+        mask = mixed_attention_mask(packed.attention_mask, packed.second_offset)  # (n, 1, W, W) bool
+        # Hugging Face passes a 4-D mask to the attention function as it is: sdpa reads booleans, eager
+        # adds the mask to its scores (the dtype of its embeddings, as the library's own masks).
+        implementation = self.backbone.config._attn_implementation
+        dtype = self.backbone.get_input_embeddings().weight.dtype
+        out = self.backbone.base_model(
+            input_ids=packed.input_ids,
+            attention_mask=for_attention(mask, implementation, dtype),
+            token_type_ids=packed.token_type_ids,
+        )
+        return MixedAttentionOutput(out.last_hidden_state, packed.second_offset)
 
     def embed(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:  # (n, L), (n,) -> (n, H)
         """One text alone, ``prefix text suffix`` (as the tokenizer frames a single text), mean-pooled over
@@ -433,17 +477,16 @@ class _Heads(nn.ModuleDict):
         self.bi_encoder_weight = model.bi_encoder_weight
 
 
+def prepend(
+    prefix: tuple[int, ...], ids: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``prefix`` before every right-padded row of ``ids`` (n, L): (n, len(prefix) + L) ids, (n,) lengths."""
+    if not prefix:
+        return ids, lengths
+    head = torch.tensor(prefix, dtype=ids.dtype, device=ids.device).expand(ids.shape[0], len(prefix))
+    return torch.cat([head, ids], dim=1), lengths + len(prefix)
+
+
 def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # (n, W, H), (n, W) -> (n, H)
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-
-
-def _encoder_layers(base: nn.Module) -> nn.ModuleList:
-    """The stack of transformer blocks of a Hugging Face encoder (BERT, RoBERTa, DistilBERT, ELECTRA, ...)."""
-    for path in ("encoder.layer", "transformer.layer", "layers", "encoder.layers", "h"):
-        module = base
-        for part in path.split("."):
-            module = getattr(module, part, None)
-        if isinstance(module, nn.ModuleList) and len(module):
-            return module
-    raise ValueError(f"cannot find the transformer layers of {type(base).__name__}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from auxir.objectives import (  # noqa: F401  (imports register the objectives)
     aspects,
     doc_representation,
+    generation,
     in_batch,
     listnet,
     listwise_softmax,

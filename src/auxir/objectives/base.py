@@ -43,6 +43,10 @@ class Objective:
     def __init__(self, params: Params):
         self.params = params
 
+    def prepare(self, model, ctx) -> None:
+        """Read what the objective needs from the data once, before training (e.g. answer texts); nothing
+        by default. ``ctx`` is the experiment's ``auxir.families.Context``."""
+
     def __call__(self, model, batch: GroupBatch) -> torch.Tensor:
         raise NotImplementedError
 

@@ -1,0 +1,230 @@
+"""Generative auxiliary tasks of GDMTL (Liu et al., WWW 2021): query generation and answer generation.
+
+Each packs a source and a target into one pair, runs the encoder under mixed attention (§4.2, eq. 7: the
+source bidirectional, the target causal; ``CrossEncoder.mixed_attention``) and decodes, with the model's token
+head, every target token from the state one position before it. The loss is eq. 5: the sum over a target's
+tokens of −log P(tokenᵗ | source, tokens before t), averaged over the batch's targets (eq. 4, one positive a
+group; ``reduction: mean`` averages over tokens instead, as seq2seq libraries do).
+
+* ``query_generation`` (§4.1): source = the group's positive document, target = the query, passage first:
+  ``[CLS] P [SEP] Q [SEP]``.
+* ``answer_generation`` (§5.2, GDMTL+): source = the positive passage ⊕ the query, target = the query's
+  answer, read from the query metadata field ``field`` (PubMedQA: ``long_answer``):
+  ``[CLS] P [SEP] Q [SEP] A [SEP]``. The answers are tokenised once, before training, by ``prepare``.
+
+``prefix: true`` puts the task identifier of §5.2 before the source as text (``sum:`` for query generation,
+``answer:`` for answers); ``rank:`` for the ranking pairs is ``architecture.task_prefix``. Sources are cut
+so that a pair stays within ``architecture.max_length``. The ranking objective keeps plain bidirectional
+attention: only these views use the mixed mask. Example (a recipe entry)::
+
+    objectives:
+      - {name: pairwise_hinge, weight: 1.0}
+      - {name: query_generation, weight: 1.0, params: {prefix: true}}
+      - {name: answer_generation, weight: 1.0, params: {field: long_answer, prefix: true}}
+    weighting: {strategy: uncertainty}     # eq. 6
+
+Input: a ``GroupBatch`` (document 0 of each group its positive) and a ``CrossEncoder`` (its token head
+decodes; ``mixed_attention`` needs the eager or sdpa attention implementation).
+
+>>> from auxir.objectives import build_objective
+>>> loss = build_objective("query_generation", {"prefix": True})  # loss(model, batch) -> scalar
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from auxir.data.collate import GroupBatch
+from auxir.data.records import Query
+from auxir.data.token_cache import TokenCache, pad_stack
+from auxir.models.cross_encoder import prepend
+from auxir.objectives.base import Objective, register_objective
+
+if TYPE_CHECKING:
+    from auxir.families.base import Context
+
+Reduction = Literal["sum", "mean"]
+
+
+def concat_texts(
+    first: torch.Tensor, first_len: torch.Tensor, second: torch.Tensor, second_len: torch.Tensor, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's first text followed by its second, both right-padded: (n, W) ids and (n,) lengths."""
+    n = first.shape[0]
+    total = first_len + second_len  # (n,)
+    width = max(int(total.max()), 1)
+    pos = torch.arange(width, device=first.device).expand(n, width)  # (n, W)
+    pad = torch.full((n, 1), pad_id, dtype=first.dtype, device=first.device)
+    source = torch.cat([first, second.to(first.dtype), pad], dim=1)  # (n, L1 + L2 + 1)
+    start = first_len.unsqueeze(1)  # (n, 1)
+    index = torch.where(pos < start, pos, first.shape[1] + pos - start)
+    index = torch.where(pos < total.unsqueeze(1), index, source.shape[1] - 1)
+    return source.gather(1, index), total
+
+
+def next_token_loss(
+    model,
+    source: torch.Tensor,  # (n, Ls) right-padded ids
+    source_len: torch.Tensor,  # (n,)
+    target: torch.Tensor,  # (n, Lt)
+    target_len: torch.Tensor,  # (n,)
+    reduction: Reduction = "sum",
+) -> torch.Tensor:
+    """Eq. 5 under mixed attention: each target token decoded from the state one position before it (the
+    frame token before the target for the first). ``sum``: per-target sums averaged over the targets that
+    have a token; ``mean``: the mean over all target tokens. Padding and empty targets add nothing."""
+    # Cut each source so that the pair fits in max_length beside its target and the frame tokens.
+    room = model.config.max_length - model.template.num_special - target_len  # (n,)
+    source_len = torch.minimum(source_len, room.clamp(min=0))
+    out = model.mixed_attention(source, source_len, target, target_len)
+    hidden = out.last_hidden_state  # (n, W, H)
+    steps = torch.arange(target.shape[1], device=target.device)  # (Lt,)
+    rows, cols = (steps < target_len.unsqueeze(1)).nonzero(as_tuple=True)  # (N,) each: real target tokens
+    if rows.numel() == 0:  # no target token in this batch; keep the head in the graph for DDP
+        return model.token_head(hidden[:, 0]).float().sum() * 0.0
+    where = out.target_start[rows, 0] - 1 + cols  # (N,) the position before each target token
+    logits = model.token_head(hidden[rows, where]).float()  # (N, V)
+    nll = F.cross_entropy(logits, target[rows, cols].long(), reduction="none")  # (N,)
+    if reduction == "mean":
+        return nll.mean()
+    return nll.sum() / (target_len > 0).sum()
+
+
+class _Generation(Objective):
+    """The positive document of each group, the view's source and target, and the loss of eq. 5."""
+
+    task_prefix = ""
+
+    def __init__(self, params):
+        super().__init__(params)
+        if not isinstance(params.prefix, bool):
+            raise ValueError(f"{type(self).__name__}: prefix must be true or false, found {params.prefix!r}")
+        if params.reduction not in ("sum", "mean"):
+            raise ValueError(
+                f"{type(self).__name__}: reduction must be 'sum' or 'mean', found {params.reduction!r}"
+            )
+
+    def positives(self, model, batch: GroupBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each group's positive document (document 0), as one pair holds it: (B, Ld) ids, (B,) lengths."""
+        prefix = model.text_ids(self.task_prefix) if self.params.prefix else ()
+        doc, doc_len = model.document_in_pair(batch.docs[:, 0], batch.doc_len[:, 0])
+        return prepend(prefix, doc, doc_len)
+
+
+@register_objective("query_generation")
+class QueryGeneration(_Generation):
+    """Query generation (GDMTL §4.1, eqs. 4–5): the query decoded from its positive document."""
+
+    @dataclass
+    class Params:
+        prefix: bool = False  # "sum:" before the passage (§5.2 task conditioning)
+        reduction: Reduction = "sum"
+
+    task_prefix = "sum:"
+
+    def __call__(self, model, batch: GroupBatch) -> torch.Tensor:
+        source, source_len = self.positives(model, batch)
+        return next_token_loss(model, source, source_len, batch.query, batch.query_len, self.params.reduction)
+
+
+def answers_from_queries(
+    queries: Mapping[str, Query], query_ids: Iterable[str], field: str
+) -> dict[str, str]:
+    """The answer text of each query: its metadata ``field``, which must hold a non-empty string."""
+    answers, missing = {}, []
+    for query_id in query_ids:
+        value = queries[query_id].metadata.get(field)
+        if isinstance(value, str) and value.strip():
+            answers[query_id] = value
+        else:
+            missing.append(query_id)
+    if missing:
+        first = queries[missing[0]]
+        raise ValueError(
+            f"answer_generation: query {first.query_id!r} has no answer in metadata field {field!r} "
+            f"(found {first.metadata.get(field)!r}; its metadata fields: {sorted(first.metadata) or 'none'}); "
+            f"{len(missing)} of {len(missing) + len(answers)} training queries lack it "
+            f"(first ids: {', '.join(missing[:5])}); set the objective's params.field"
+        )
+    return answers
+
+
+@register_objective("answer_generation")
+class AnswerGeneration(_Generation):
+    """Answer generation (GDMTL+ §5.2): the query's answer decoded from its positive passage ⊕ the query."""
+
+    requires = (
+        "the answer texts of the batch's queries, given by prepare(model, ctx) or set_answers(model, answers)"
+    )
+
+    @dataclass
+    class Params:
+        field: str = "long_answer"  # the query metadata field holding the answer text
+        prefix: bool = False  # "answer:" before the passage (§5.2 task conditioning)
+        max_answer_length: int = 56  # answer tokens kept (the paper's decoder input: 56 tokens, §5.4)
+        reduction: Reduction = "sum"
+
+    task_prefix = "answer:"
+
+    def __init__(self, params: Params):
+        super().__init__(params)
+        if params.max_answer_length < 1:
+            raise ValueError(
+                f"answer_generation: max_answer_length must be ≥ 1, got {params.max_answer_length}"
+            )
+        self._answers: TokenCache | None = None
+
+    def prepare(self, model, ctx: Context) -> None:
+        """Read the training queries' answers from ``ctx``'s dataset and tokenise them once."""
+        self.set_answers(model, answers_from_queries(ctx.ds.queries, ctx.split.train, self.params.field))
+
+    def set_answers(self, model, answers: Mapping[str, str]) -> None:
+        """Answer texts by query id, tokenised once (as queries and documents are) for ``model``."""
+        cache = TokenCache(model.tokenizer, self.params.max_answer_length)
+        cache.add(answers, answers.__getitem__)
+        self._answers = cache
+
+    def answer_tokens(self, batch: GroupBatch, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's answers, right-padded: (B, La) ids and (B,) lengths on the batch's device."""
+        if self._answers is None:
+            raise ValueError(
+                "answer_generation: no answers; call prepare(model, ctx) or set_answers(model, answers) "
+                "before training (answers come from the query metadata field "
+                f"{self.params.field!r})"
+            )
+        absent = [q for q in batch.query_ids if q not in self._answers]
+        if absent:
+            raise ValueError(
+                f"answer_generation: query {absent[0]!r} has no answer (metadata field {self.params.field!r}) "
+                "among the answers given to prepare/set_answers"
+            )
+        ids, lengths = pad_stack([self._answers[q] for q in batch.query_ids], pad_id)
+        device = batch.query.device
+        return torch.from_numpy(ids).to(device), torch.from_numpy(lengths.astype(np.int64)).to(device)
+
+    def __call__(self, model, batch: GroupBatch) -> torch.Tensor:
+        pad = model.template.pad_id
+        answer, answer_len = self.answer_tokens(batch, pad)
+        passage, passage_len = self.positives(model, batch)
+        # Passage and query are joined as the pair template joins two segments ([SEP] for BERT). The
+        # passage is cut first: the query and the answer stay whole within max_length.
+        middle = torch.tensor(model.template.middle, dtype=passage.dtype, device=passage.device)
+        middle = middle.expand(len(passage), len(model.template.middle))  # (B, m)
+        room = (
+            model.config.max_length
+            - model.template.num_special
+            - middle.shape[1]
+            - batch.query_len
+            - answer_len
+        )
+        passage_len = torch.minimum(passage_len, room.clamp(min=0))
+        middle_len = torch.full_like(passage_len, middle.shape[1])
+        source, source_len = concat_texts(passage, passage_len, middle, middle_len, pad)
+        source, source_len = concat_texts(source, source_len, batch.query, batch.query_len, pad)
+        return next_token_loss(model, source, source_len, answer, answer_len, self.params.reduction)
