@@ -58,6 +58,7 @@ from auxir.data.aspects import AspectLabelsConfig, AspectVocabulary
 from auxir.data.token_cache import pad_stack
 from auxir.io import atomic_directory
 from auxir.models.bi_encoder import QUERY_DIR, BiEncoder, BiEncoderConfig, Side
+from auxir.models.bi_encoder import read_config as read_bi_encoder_config
 from auxir.models.hf import load_tokenizer_and_model, resolve_model_name
 from auxir.retrieval.dense import pool
 
@@ -494,15 +495,4 @@ class AspectPredictions:
 
 def read_config(path: str | Path) -> AspectEncoderConfig | None:
     """The ``aspect_encoder.json`` of a saved model folder, or None for any other model."""
-    file = Path(path) / CONFIG_FILE
-    if not file.is_file():
-        return None
-    try:
-        values = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{file}, line {error.lineno}: expected JSON, found {error.msg}") from None
-    if not isinstance(values, dict):
-        raise ValueError(
-            f"{file}: expected a mapping of AspectEncoderConfig fields, found {type(values).__name__}"
-        )
-    return AspectEncoderConfig.from_dict(values, where=str(file))
+    return read_bi_encoder_config(path, AspectEncoderConfig, CONFIG_FILE)

@@ -340,9 +340,11 @@ class BiEncoder(nn.Module):
         return out
 
 
-def read_config(path: str | Path) -> BiEncoderConfig | None:
-    """The ``bi_encoder.json`` of a saved model folder, or None for any other model."""
-    file = Path(path) / CONFIG_FILE
+def read_config(path: str | Path, config: type | None = None, name: str = CONFIG_FILE):
+    """The ``name`` file (``bi_encoder.json``) of a saved model folder as a ``config`` (``BiEncoderConfig``),
+    or None for any other model."""
+    config = config or BiEncoderConfig
+    file = Path(path) / name
     if not file.is_file():
         return None
     try:
@@ -351,9 +353,9 @@ def read_config(path: str | Path) -> BiEncoderConfig | None:
         raise ValueError(f"{file}, line {error.lineno}: expected JSON, found {error.msg}") from None
     if not isinstance(values, dict):
         raise ValueError(
-            f"{file}: expected a mapping of BiEncoderConfig fields, found {type(values).__name__}"
+            f"{file}: expected a mapping of {config.__name__} fields, found {type(values).__name__}"
         )
-    return BiEncoderConfig.from_dict(values, where=str(file))
+    return config.from_dict(values, where=str(file))
 
 
 def config_from_sentence_transformers(path: str | Path, hf_config: Any = None) -> BiEncoderConfig:
