@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "demo": "auxir.cli.demo",
     "tune": "auxir.cli.tune",
     "cv": "auxir.cli.cv",
+    "generate-queries": "auxir.cli.generate_queries",
 }
 
 

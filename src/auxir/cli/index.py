@@ -28,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", help="BEIR directory or irds:<id>")
     parser.add_argument("--out", required=True, help="index directory (replaced atomically)")
     parser.add_argument("--no-title", dest="use_title", action="store_false", help="index doc text only")
+    parser.add_argument(
+        "--expansions", help="append these generated queries to the documents (auxir generate-queries)"
+    )
 
     bm25 = parser.add_argument_group("BM25 (default)")
     bm25.add_argument("--k1", type=float, default=0.9, help="default 0.9 (Anserini); Okapi/Lucene: 1.2")
@@ -63,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build_bm25(args: argparse.Namespace):
-    from auxir.data.dataset import load_dataset
     from auxir.retrieval.bm25 import BM25Config, BM25Index
 
     if not args.dataset:
@@ -77,7 +79,19 @@ def _build_bm25(args: argparse.Namespace):
         use_title=args.use_title,
         token_pattern=args.token_pattern,
     )
-    return BM25Index.build(load_dataset(args.dataset).docs, config, show_progress=True)
+    return BM25Index.build(_docs(args), config, show_progress=True)
+
+
+def _docs(args: argparse.Namespace):
+    """The dataset's documents, with ``--expansions`` appended to their text."""
+    from auxir.data.dataset import load_dataset
+
+    docs = load_dataset(args.dataset).docs
+    if not args.expansions:
+        return docs
+    from auxir.generation import expanded, read_expansions
+
+    return list(expanded(docs, read_expansions(args.expansions)))
 
 
 def _build_dense(args: argparse.Namespace):
@@ -103,9 +117,7 @@ def _build_dense(args: argparse.Namespace):
     encoder = DenseEncoder(encoder_config_from_args(args))
     if not args.dataset:
         raise ValueError("--dataset (or --embeddings) is required")
-    from auxir.data.dataset import load_dataset
-
-    docs = load_dataset(args.dataset).docs
+    docs = _docs(args)
     if not args.use_title:
         docs = (doc._replace(title="") for doc in docs)
     return DenseRetriever.build(docs, encoder, index_config, show_progress=True)

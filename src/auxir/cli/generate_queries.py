@@ -1,0 +1,58 @@
+"""``auxir generate-queries``: doc2query-style expansions from a model trained with ``query_generation``.
+
+auxir generate-queries --model outputs/gdmtl/best --dataset ../shared/data/scifact --out exp.jsonl --method sample --num 5
+auxir index --dataset ../shared/data/scifact --expansions exp.jsonl --out idx/bm25-expanded
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("generate-queries", help="write queries generated for each document")
+    parser.add_argument("--model", required=True, help="a cross-encoder trained with query_generation")
+    parser.add_argument("--dataset", required=True, help="BEIR directory or irds:<id>")
+    parser.add_argument("--out", required=True, help='JSONL: {"_id": doc id, "queries": [...]} per line')
+    parser.add_argument("--method", choices=["greedy", "beam", "sample"], default="sample")
+    parser.add_argument("--num", type=int, default=5, help="queries per document (greedy: 1)")
+    parser.add_argument("--max-length", type=int, default=32, help="query tokens")
+    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=10, help="sample from the k likeliest tokens (0: all)")
+    parser.add_argument("--prefix", action="store_true", help="'sum:' before the document, as in training")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import itertools
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from auxir.data.dataset import load_dataset
+    from auxir.generation import GenerationConfig, generate_queries, write_expansions
+    from auxir.models.cross_encoder import CrossEncoder
+
+    config = GenerationConfig(
+        method=args.method,
+        num_queries=1 if args.method == "greedy" else args.num,
+        max_length=args.max_length,
+        beam_size=max(args.beam_size, args.num) if args.method == "beam" else args.beam_size,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        prefix=args.prefix,
+        seed=args.seed,
+    )
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = CrossEncoder.from_pretrained(args.model).to(device)
+    docs = list(itertools.islice(load_dataset(args.dataset).docs, args.limit))
+    expansions = {}
+    for doc in tqdm(docs, desc="generate", unit="doc", disable=None):
+        expansions[doc.doc_id] = generate_queries(model, [doc.full_text()], config)[0]
+    write_expansions(args.out, expansions)
+    print(f"{len(expansions)} documents, {sum(map(len, expansions.values()))} queries -> {args.out}")
+    return 0
