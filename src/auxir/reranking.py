@@ -39,8 +39,9 @@ def token_caches(model) -> tuple[TokenCache, TokenCache]:
             TokenCache(model.tokenizer, model.text_budget("query")),
             TokenCache(model.tokenizer, model.text_budget("document")),
         )
+    query_tokens = getattr(model, "max_query_tokens", model.config.max_query_length)  # long queries: more
     return (
-        TokenCache(model.tokenizer, model.config.max_query_length),
+        TokenCache(model.tokenizer, query_tokens),
         TokenCache(model.tokenizer, doc_token_budget(model)),
     )
 

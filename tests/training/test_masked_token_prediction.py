@@ -27,6 +27,9 @@ class Spy:
     def document_in_pair(self, *args):
         return self.model.document_in_pair(*args)
 
+    def query_in_pair(self, *args):
+        return self.model.query_in_pair(*args)
+
     def __call__(self, inputs):
         return self.model(inputs)
 

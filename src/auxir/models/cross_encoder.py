@@ -56,6 +56,22 @@ class CrossEncoderConfig:
     # what the checkpoint was trained for as a sentence encoder). w is learned, starting at bi_encoder_scale.
     bi_encoder: Literal["none", "joint", "separate"] = "none"
     bi_encoder_scale: float = 20.0
+    # Queries longer than max_query_length (query by document: whole documents as queries). "truncate" keeps
+    # the first max_query_length tokens; "max" / "mean" split the query into passages of max_query_length
+    # tokens every query_stride tokens (None: no overlap), at most max_query_passages, score every
+    # (query passage, document) pair and take the max / mean.
+    long_queries: Literal["truncate", "max", "mean"] = "truncate"
+    query_stride: int | None = None
+    max_query_passages: int = 8
+
+    def __post_init__(self) -> None:
+        stride = self.query_stride
+        if stride is not None and not 1 <= stride <= self.max_query_length or self.max_query_passages < 1:
+            raise ValueError(
+                "long queries need 1 ≤ query_stride ≤ max_query_length and max_query_passages ≥ 1; found "
+                f"query_stride={stride}, max_query_length={self.max_query_length}, "
+                f"max_query_passages={self.max_query_passages}"
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CrossEncoderConfig:
@@ -136,6 +152,13 @@ class CrossEncoder(nn.Module):
             config.scorer, hf_config.hidden_size, hf_config.num_hidden_layers, config.scorer_params
         )
         self.scorer.check_fits(config.max_query_length, self.pair_doc_tokens)
+        if config.long_queries != "truncate" and (
+            self.passage_split is not None or config.bi_encoder == "separate"
+        ):
+            raise ValueError(
+                f"long_queries={config.long_queries!r} cannot be combined with a passage scorer or "
+                "bi_encoder='separate' (both would read the whole query at once); use long_queries: truncate"
+            )
         if self.passage_split is not None and config.bi_encoder != "none":
             raise ValueError(
                 f"bi_encoder={config.bi_encoder!r} cannot be combined with the passage scorer "
@@ -227,6 +250,19 @@ class CrossEncoder(nn.Module):
         return self.scorer.passages if isinstance(self.scorer, PassageScorer) else None
 
     @property
+    def query_split(self) -> PassageSplit:
+        """How a query is cut into passages of ``max_query_length`` tokens (one passage for ``truncate``)."""
+        cfg = self.config
+        length = cfg.max_query_length
+        passages = 1 if cfg.long_queries == "truncate" else cfg.max_query_passages
+        return PassageSplit(length, cfg.query_stride or length, passages)
+
+    @property
+    def max_query_tokens(self) -> int:
+        """Query tokens the model reads (what a query token cache keeps)."""
+        return self.query_split.max_doc_tokens
+
+    @property
     def pair_doc_tokens(self) -> int:
         """Document tokens that fit in one pair beside a full-length query, the special tokens and the
         task prefix."""
@@ -315,6 +351,11 @@ class CrossEncoder(nn.Module):
             (tmp / "auxir.json").write_text(json.dumps({"format": "auxir-cross-encoder", "version": 1}))
 
     # ---- forward ----------------------------------------------------------------------------------
+    def query_in_pair(self, query, query_len) -> tuple[torch.Tensor, torch.Tensor]:
+        """The part of each query that one packed pair holds: its first ``max_query_length`` tokens (a long
+        query's other passages are scored as pairs of their own). (q, L) ids and (q,) lengths."""
+        return self.query_split.first(query, query_len)
+
     def document_in_pair(self, doc, doc_len) -> tuple[torch.Tensor, torch.Tensor]:
         """The part of each document that one packed pair holds: all of it, or with a passage scorer its
         first passage. (d, L) ids and (d,) lengths."""
@@ -327,6 +368,7 @@ class CrossEncoder(nn.Module):
         With a passage scorer a row holds the document's first passage (``document_in_pair``): ``forward``
         scores it as a document of one passage, and the masked-token objectives read it as the context."""
         doc, doc_len = self.document_in_pair(doc, doc_len)
+        query, query_len = self.query_in_pair(query, query_len)
         prefix = self.text_ids(self.config.task_prefix)
         if self.config.segment_order == "query_first":
             first, first_len = prepend(prefix, query, query_len)
@@ -406,6 +448,8 @@ class CrossEncoder(nn.Module):
         """One score per (query, document) row; what every objective and ``rerank`` call."""
         if self.passage_split is not None:
             return self._score_passages(query, query_len, doc, doc_len)
+        if self.config.long_queries != "truncate":
+            return self._score_query_passages(query, query_len, doc, doc_len)
         scores = self(self.pack(query, query_len, doc, doc_len)).scores
         if self.config.bi_encoder == "separate":
             cosine = F.cosine_similarity(self.embed(query, query_len), self.embed(doc, doc_len), dim=-1)
@@ -419,6 +463,16 @@ class CrossEncoder(nn.Module):
         inputs = self.pack(query[rows], query_len[rows], passages.tokens, passages.lengths)
         cls = self._encode(inputs).hidden_states[-1][:, 0]  # (R, H)
         return self.scorer.aggregate(passages.grid(cls), passages.mask).float()  # (n,)
+
+    def _score_query_passages(self, query, query_len, doc, doc_len) -> torch.Tensor:  # (n,)
+        """Every (query passage, document) pair in one pass, then the max or mean over each row's passages."""
+        passages = self.query_split.split(query, query_len)  # R rows in all
+        rows = passages.doc_index
+        scores = self(self.pack(passages.tokens, passages.lengths, doc[rows], doc_len[rows])).scores  # (R,)
+        grid = passages.grid(scores.unsqueeze(-1)).squeeze(-1)  # (n, P), 0 where a query has no passage
+        if self.config.long_queries == "max":
+            return grid.masked_fill(~passages.mask, float("-inf")).amax(dim=1)
+        return grid.sum(dim=1) / passages.mask.sum(dim=1)
 
     # ---- convenience API (as sentence-transformers' CrossEncoder) ---------------------------------
     def predict(self, pairs: list[tuple[str, str]], batch_size: int = 64) -> list[float]:

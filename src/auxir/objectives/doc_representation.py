@@ -150,6 +150,7 @@ class DocRepresentation(Objective):
             )
         if hasattr(model, "document_in_pair"):
             docs, doc_len = model.document_in_pair(docs, doc_len)  # a passage scorer: the first passage
+            query, query_len = model.query_in_pair(query, query_len)  # a long query: its first passage
         width = max(query.shape[1], docs.shape[1])
         pad = model.template.pad_id
         rows = torch.cat([_pad_to(query, width, pad), _pad_to(docs, width, pad)])  # (B + B·g, L)

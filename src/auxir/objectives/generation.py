@@ -130,7 +130,10 @@ class QueryGeneration(_Generation):
 
     def __call__(self, model, batch: GroupBatch) -> torch.Tensor:
         source, source_len = self.positives(model, batch)
-        return next_token_loss(model, source, source_len, batch.query, batch.query_len, self.params.reduction)
+        query, query_len = model.query_in_pair(
+            batch.query, batch.query_len
+        )  # a long query: its first passage
+        return next_token_loss(model, source, source_len, query, query_len, self.params.reduction)
 
 
 def answers_from_queries(

@@ -71,7 +71,9 @@ class MaskedTokenPrediction(Objective):
             pick = torch.randint(batch.group_size, (b,), device=batch.docs.device)
         doc, doc_len = batch.docs[rows, pick], batch.doc_len[rows, pick]  # (B, Ld), (B,)
         doc, doc_len = model.document_in_pair(doc, doc_len)  # a passage scorer's pair holds one passage
-        query, query_len = batch.query, batch.query_len
+        query, query_len = model.query_in_pair(
+            batch.query, batch.query_len
+        )  # a long query: its first passage
 
         target, target_len = (query, query_len) if self.params.target == "query" else (doc, doc_len)
         positions, valid = choose_masked_positions(target_len, target.shape[1], self.params.num_masked)
