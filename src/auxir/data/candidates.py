@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from auxir.data.collate import shard
 from auxir.data.records import Qrel, ScoredDoc
 from auxir.data.token_cache import TokenCache, pad_stack
 from auxir.data.trec import group_by_query
@@ -250,8 +251,7 @@ class CandidateBatchSource:
             return
         order = np.random.default_rng([self.seed, epoch, 2]).permutation(len(self.lists))
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        per_rank = len(batches) // self.world_size
-        self._batches = batches[self.rank :: self.world_size][:per_rank]
+        self._batches = shard(batches, self.rank, self.world_size)
         self._epoch = epoch
 
     def num_batches(self, epoch: int) -> int:

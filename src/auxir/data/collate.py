@@ -54,6 +54,12 @@ class GroupCollator:
         )
 
 
+def shard(batches: list, rank: int, world_size: int) -> list:
+    """This process's batches under DDP: every ``world_size``-th from ``rank``, the same count on every process
+    (the last few are dropped so that no process waits for a batch the others do not have)."""
+    return batches[rank::world_size][: len(batches) // world_size]
+
+
 def length_grouped_batches(
     lengths: np.ndarray, batch_size: int, seed: int, epoch: int, megabatch: int = 32
 ) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auxir.data.collate import GroupBatch, GroupCollator, length_grouped_batches
+from auxir.data.collate import GroupBatch, GroupCollator, length_grouped_batches, shard
 from auxir.data.samples import SampleConfig, TrainingSamples
 
 
@@ -34,8 +34,7 @@ class GroupBatchSource:
             [len(self.collator.queries[q]) + len(self.collator.docs[d[0]]) for q, d, _ in self._items]
         )
         batches = length_grouped_batches(lengths, self.batch_size, self.config.seed, epoch)
-        per_rank = len(batches) // self.world_size
-        self._batches = batches[self.rank :: self.world_size][:per_rank]
+        self._batches = shard(batches, self.rank, self.world_size)
         self._epoch = epoch
 
     def num_batches(self, epoch: int) -> int:
