@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The tiny random BERT of the training tests, for every test folder (one definition, in tests/training).
+from tests.training.conftest import tiny_bert  # noqa: F401  (a fixture)
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

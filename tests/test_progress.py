@@ -23,7 +23,6 @@ from auxir.training.config import TrainingConfig
 from auxir.training.trainer import Trainer
 from auxir.training.weighting import ComponentSchedule
 
-from .training.conftest import vocabulary
 from .training.helpers import DOCS, QUERIES, tiny_batch, tiny_cross_encoder
 
 
@@ -55,29 +54,6 @@ def bars(monkeypatch) -> list:
     monkeypatch.setattr(tqdm.auto, "tqdm", Recording)  # read when a bar is made (training, encoding)
     monkeypatch.setattr(auxir.reranking, "tqdm", Recording)
     return created
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory):
-    """A 2-layer, 32-wide random BertModel with the training tests' word vocabulary (no network)."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    vocab = vocabulary()
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizer(str(path / "vocab.txt"), model_max_length=64).save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(path)
-    return path
 
 
 @pytest.fixture(scope="module")
