@@ -11,7 +11,9 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("generate-queries", help="write queries generated for each document")
-    parser.add_argument("--model", required=True, help="a cross-encoder trained with query_generation")
+    parser.add_argument(
+        "--model", required=True, help="a cross-encoder or seq2seq ranker trained with query_generation"
+    )
     parser.add_argument("--dataset", required=True, help="BEIR directory or irds:<id>")
     parser.add_argument("--out", required=True, help='JSONL: {"_id": doc id, "queries": [...]} per line')
     parser.add_argument("--method", choices=["greedy", "beam", "sample"], default="sample")
@@ -36,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from auxir.data.dataset import load_dataset
     from auxir.generation import GenerationConfig, generate_queries, write_expansions
     from auxir.models.cross_encoder import CrossEncoder
+    from auxir.models.seq2seq import Seq2SeqRanker, read_config
 
     config = GenerationConfig(
         method=args.method,
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = CrossEncoder.from_pretrained(args.model).to(device)
+    loader = Seq2SeqRanker if read_config(args.model) is not None else CrossEncoder  # auxir.json says which
+    model = loader.from_pretrained(args.model).to(device)
     docs = list(itertools.islice(load_dataset(args.dataset).docs, args.limit))
     expansions = {}
     for doc in tqdm(docs, desc="generate", unit="doc", disable=None):

@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_ranker(path: str):
-    """A cross-encoder, or a bi-encoder saved by auxir (its auxir.json says which); CODER models rerank from
-    their stored embeddings inside ``auxir train`` and are refused here rather than misread."""
+    """A cross-encoder, or a bi-encoder, aspect encoder or seq2seq ranker saved by auxir (its auxir.json says
+    which); CODER models rerank from their stored embeddings inside ``auxir train`` and are refused here
+    rather than misread."""
     import json
     from pathlib import Path
 
@@ -79,10 +80,15 @@ def _load_ranker(path: str):
         from auxir.models.aspect_encoder import AspectEncoder
 
         return AspectEncoder.from_pretrained(path)
+    if kind == "auxir-seq2seq-ranker":
+        from auxir.models.seq2seq import Seq2SeqRanker
+
+        return Seq2SeqRanker.from_pretrained(path)
     if kind not in (None, "auxir-cross-encoder"):
         raise ValueError(
-            f"{marker}: expected a cross-encoder, a bi-encoder or an aspect encoder, found a {kind!r} model; "
-            "a CODER model reranks from its stored document embeddings (auxir train with family coder)"
+            f"{marker}: expected a cross-encoder, a bi-encoder, an aspect encoder or a seq2seq ranker, "
+            f"found a {kind!r} model; a CODER model reranks from its stored document embeddings "
+            "(auxir train with family coder)"
         )
     from auxir.models.cross_encoder import CrossEncoder
 

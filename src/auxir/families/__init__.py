@@ -7,6 +7,7 @@ from auxir.families import (  # noqa: F401  (imports register the families)
     coder,
     cross_encoder,
     madrm,
+    seq2seq,
 )
 from auxir.families.base import FAMILIES, Context, Family, QuerySplit, Ranking, get_family, register_family
 

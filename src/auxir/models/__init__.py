@@ -1,4 +1,5 @@
-"""Models: the cross-encoder reranker (scorers, token-prediction head), the bi-encoder and CODER's query encoder.
+"""Models: the cross-encoder reranker (scorers, token-prediction head), the encoder-decoder reranker, the
+bi-encoder and CODER's query encoder.
 
 Names are imported on first use, so ``import auxir.models`` does not import torch or transformers.
 """
@@ -17,6 +18,8 @@ _EXPORTS: dict[str, str] = {
     "CoderModel": "auxir.models.coder",
     "CrossEncoder": "auxir.models.cross_encoder",
     "CrossEncoderConfig": "auxir.models.cross_encoder",
+    "Seq2SeqRanker": "auxir.models.seq2seq",
+    "Seq2SeqRankerConfig": "auxir.models.seq2seq",
 }
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "CoderModel",
     "CrossEncoder",
     "CrossEncoderConfig",
+    "Seq2SeqRanker",
+    "Seq2SeqRankerConfig",
 ]
 
 if TYPE_CHECKING:
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
     from auxir.models.bi_encoder import BiEncoder, BiEncoderConfig
     from auxir.models.coder import CoderConfig, CoderModel
     from auxir.models.cross_encoder import CrossEncoder, CrossEncoderConfig
+    from auxir.models.seq2seq import Seq2SeqRanker, Seq2SeqRankerConfig
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,8 @@ attention: only these views use the mixed mask. Example (a recipe entry)::
     weighting: {strategy: uncertainty}     # eq. 6
 
 Input: a ``GroupBatch`` (document 0 of each group its positive) and a ``CrossEncoder`` (its token head
-decodes; ``mixed_attention`` needs the eager or sdpa attention implementation).
+decodes; ``mixed_attention`` needs the eager or sdpa attention implementation) or a ``Seq2SeqRanker``
+(GDMTL_S / GDMTL_C, §4.3: the source goes to its encoder, the target to its decoder; ``next_token_loss``).
 
 >>> from auxir.objectives import build_objective
 >>> loss = build_objective("query_generation", {"prefix": True})  # loss(model, batch) -> scalar
@@ -78,7 +79,12 @@ def next_token_loss(
 ) -> torch.Tensor:
     """Eq. 5 under mixed attention: each target token decoded from the state one position before it (the
     frame token before the target for the first). ``sum``: per-target sums averaged over the targets that
-    have a token; ``mean``: the mean over all target tokens. Padding and empty targets add nothing."""
+    have a token; ``mean``: the mean over all target tokens. Padding and empty targets add nothing.
+
+    An encoder-decoder (``Seq2SeqRanker``, GDMTL §4.3) has a decoder for this: it computes the loss itself,
+    ``source`` → encoder and ``target`` → decoder (``generation_loss``), with no mixed attention."""
+    if hasattr(model, "generation_loss"):
+        return model.generation_loss(source, source_len, target, target_len, reduction)
     # Cut each source so that the pair fits in max_length beside its target and the frame tokens.
     room = model.config.max_length - model.template.num_special - target_len  # (n,)
     source_len = torch.minimum(source_len, room.clamp(min=0))
