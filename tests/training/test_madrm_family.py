@@ -262,3 +262,41 @@ def test_aspect_objectives_refuse_a_batch_without_labels(tiny_bert):
         ValueError, match=r"'aspect_prediction': expected an AspectGroupBatch .* found GroupBatch"
     ):
         build_objective("aspect_prediction")(model, tiny_batch(model))
+
+
+@pytest.mark.parametrize("hard_negatives", [True, False])
+def test_in_batch_softmax_and_the_aspect_objectives_share_one_encoding(
+    tiny_bert, tiny_esci, tmp_path, hard_negatives
+):
+    from dataclasses import fields
+
+    from auxir.data.collate import GroupBatch
+    from auxir.objectives import build_objective
+
+    recipe = esci_recipe(tiny_bert, tiny_esci, tmp_path)
+    ctx = context(recipe, tiny_esci, tmp_path)
+    family = get_family("madrm")
+    model = family.build_model(ctx).eval()  # no dropout: encodings are comparable across calls
+    source = family.batch_source(model, ctx)
+    objectives = {
+        "in_batch_softmax": build_objective("in_batch_softmax", {"hard_negatives": hard_negatives}),
+        "aspect_prediction": build_objective("aspect_prediction"),
+        "aspect_presence": build_objective("aspect_presence"),
+    }
+    calls = []
+    hook = model.encoder.register_forward_hook(lambda module, inputs, output: calls.append(module))
+    try:
+        with torch.no_grad():
+            batch = source.batch(0, 0)
+            shared = {name: objective(model, batch) for name, objective in objectives.items()}
+            assert len(calls) == 2  # the queries and the documents, once each for the three objectives
+            # Each objective alone on a fresh copy of the batch, and in-batch softmax on the plain groups.
+            alone = {name: objective(model, source.batch(0, 0)) for name, objective in objectives.items()}
+            plain = GroupBatch(**{f.name: getattr(batch, f.name) for f in fields(GroupBatch)})
+            unshared = objectives["in_batch_softmax"](model, plain)
+    finally:
+        hook.remove()
+    for name in objectives:
+        torch.testing.assert_close(shared[name], alone[name], rtol=0, atol=0)
+    torch.testing.assert_close(shared["in_batch_softmax"], unshared, rtol=1e-6, atol=1e-6)
+    assert all(v.item() > 0 for v in shared.values())

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "tune": "auxir.cli.tune",
     "cv": "auxir.cli.cv",
     "generate-queries": "auxir.cli.generate_queries",
+    "explain": "auxir.cli.explain",
 }
 
 

@@ -32,6 +32,9 @@ A saved model is a folder::
 It is not a sentence-transformers folder: sentence-transformers would read the encoder alone and pool it,
 which is not this model's vector.
 
+The optional pre-training stage (§7.1, eq. 7; ``PretrainingConfig``, run by the ``madrm`` family) adds an MLM
+head per tower (``masked_lm_heads``, ``masked_lm_loss``) that is never saved with the model.
+
 >>> config = AspectEncoderConfig(aspects=3, fusion="presence", other="cls")  # doctest: +SKIP
 >>> model = AspectEncoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2", config)  # doctest: +SKIP
 >>> model.encode(["white nike socks"], side="query").shape  # doctest: +SKIP
@@ -71,6 +74,70 @@ Extraction = Literal["attention", "first_tokens"]
 Other = Literal["learned", "cls", "first_tokens", "none"]
 Fusion = Literal["weighted_sum", "presence", "cls_gating"]
 _CHOICES = {"extraction": get_args(Extraction), "other": get_args(Other), "fusion": get_args(Fusion)}
+PretrainingTexts = Literal["both", "documents"]
+IGNORE = -100  # the label of a token the MLM loss does not predict (transformers' convention)
+
+
+@dataclass
+class PretrainingConfig:
+    """The MLM + aspect pre-training stage of §7.1 (eq. 7), run by the ``madrm`` family before fine-tuning
+    when ``steps`` > 0 (``architecture.pretraining``; off by default).
+
+    Each step draws ``batch_size`` documents of the corpus and (``texts: both``) ``batch_size`` training
+    queries, masks ``mlm_probability`` of each text's tokens (BERT's 80/10/10) and minimises, per side,
+    ``L_MLM + aspect_weight · Σ_a (L_AP^a + L_APP^a)`` (eq. 7 has ``aspect_weight`` 1; the aspect terms need
+    ``labels``, presence also ``fusion: presence``). New parameters (aspect networks, a new MLM head) learn
+    at ``new_parameters_learning_rate`` (None: ``learning_rate``); linear warm-up over ``warmup_ratio`` of
+    the steps, then linear decay. Weight decay and gradient clipping are ``training``'s.
+    """
+
+    steps: int = 0
+    batch_size: int = 32  # texts per side and step
+    learning_rate: float = 5e-5
+    new_parameters_learning_rate: float | None = None
+    warmup_ratio: float = 0.1
+    mlm_probability: float = 0.15
+    aspect_weight: float = 1.0
+    texts: PretrainingTexts = "both"  # documents of the corpus, and the training queries
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        where = "AspectEncoderConfig.pretraining"
+        for name, least in (("steps", 0), ("batch_size", 1), ("log_every", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{where}.{name}: expected an integer >= {least}, found {value!r}")
+        for name, low, high in (
+            ("learning_rate", 0.0, math.inf),
+            ("mlm_probability", 0.0, 1.0),
+            ("warmup_ratio", 0.0, 1.0),
+            ("aspect_weight", 0.0, math.inf),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise ValueError(f"{where}.{name}: expected a number in [{low}, {high}], found {value!r}")
+        rate = self.new_parameters_learning_rate
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0):
+            raise ValueError(
+                f"{where}.new_parameters_learning_rate: expected None or a number >= 0, found {rate!r}"
+            )
+        if self.texts not in get_args(PretrainingTexts):
+            raise ValueError(
+                f"{where}.texts: expected one of {get_args(PretrainingTexts)}, found {self.texts!r}"
+            )
+
+    @classmethod
+    def from_value(cls, value: Any, where: str = "PretrainingConfig") -> PretrainingConfig:
+        """The config itself, or one built from its dict (as read back from ``aspect_encoder.json``)."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping of PretrainingConfig fields, found {value!r}")
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - valid)
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {unknown}; valid: {sorted(valid)}")
+        return cls(**value)
 
 
 @dataclass
@@ -89,10 +156,14 @@ class AspectEncoderConfig(BiEncoderConfig):
     fusion: Fusion = "presence"
     projection: int | None = None  # the dimension every aspect vector (and the index) is projected to
     labels: AspectLabelsConfig = field(default_factory=AspectLabelsConfig)
+    # How the model was pre-trained before fine-tuning (kept in aspect_encoder.json as a record; a saved
+    # model reloads without running it again).
+    pretraining: PretrainingConfig = field(default_factory=PretrainingConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.labels = AspectLabelsConfig.from_value(self.labels, "AspectEncoderConfig.labels")
+        self.pretraining = PretrainingConfig.from_value(self.pretraining, "AspectEncoderConfig.pretraining")
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(
@@ -146,6 +217,8 @@ class AspectEncoding:
     presence_logits: torch.Tensor | None  # (n, S) the presence head (``fusion: presence`` only)
     aspect_logits: dict[str, torch.Tensor]  # labelled aspect → (n, |V_a|) prediction logits
     attention: torch.Tensor | None  # (n, learned queries, W) extraction attention over the packed tokens
+    hidden: torch.Tensor | None = None  # (n, W, H) the encoder's token outputs (what an MLM head reads)
+    text_start: int = 1  # position of the first text token in ``hidden`` (after [CLS])
 
 
 class AspectNetwork(nn.Module):
@@ -417,7 +490,9 @@ class AspectEncoder(BiEncoder):
             name: head(slots[:, 0 if self.config.aspects == 0 else i]).float()
             for i, (name, head) in enumerate(self.predictors.items())
         }
-        return AspectEncoding(vectors, slots, weights, presence_logits, logits, attention)
+        return AspectEncoding(
+            vectors, slots, weights, presence_logits, logits, attention, hidden, packed.first_offset
+        )
 
     def encode_ids(self, ids: torch.Tensor, lengths: torch.Tensor, side: Side = "document") -> torch.Tensor:
         """The fused text vectors (n, D): what ranking objectives, ``score`` and the index use."""
@@ -496,3 +571,76 @@ class AspectPredictions:
 def read_config(path: str | Path) -> AspectEncoderConfig | None:
     """The ``aspect_encoder.json`` of a saved model folder, or None for any other model."""
     return read_bi_encoder_config(path, AspectEncoderConfig, CONFIG_FILE)
+
+
+# ---- the masked-language-model head of pre-training (§7.1, eq. 7) ------------------------------------
+@dataclass
+class MaskedLmHeads:
+    """The MLM head of each tower (one for shared towers): used by the pre-training stage only, never saved
+    with the model."""
+
+    heads: nn.ModuleDict  # "shared", or "query" and "document"
+    missing: list[str]  # head weights the checkpoint lacked (they start new); empty: all loaded
+    tied: bool  # the decoder is the tower's word-embedding matrix (one parameter)
+
+    def head(self, side: Side) -> nn.Module:
+        return self.heads["shared" if "shared" in self.heads else side]
+
+
+def masked_lm_heads(model: AspectEncoder, name_or_path: str | Path) -> MaskedLmHeads:
+    """The masked-language-model head of the checkpoint ``name_or_path`` (``AutoModelForMaskedLM``'s, e.g.
+    BERT's ``cls``: transform and decoder) over each tower of ``model``.
+
+    A checkpoint without MLM head weights (sentence-transformers checkpoints keep the encoder alone) gets a
+    new head: its transform and bias start random and its decoder is tied to the tower's word embeddings,
+    as BERT ties them. A decoder the checkpoint ties (``tie_word_embeddings``) is tied to the tower's
+    embeddings too; separate towers each get a copy of the head.
+    """
+    import transformers
+    from transformers import AutoModelForMaskedLM
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # its load report lists the missing head; we say it once
+    try:
+        _, (mlm, info) = load_tokenizer_and_model(
+            resolve_model_name(str(name_or_path)), AutoModelForMaskedLM, output_loading_info=True
+        )
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    parts = [(n, m) for n, m in mlm.named_children() if n != mlm.base_model_prefix]
+    decoder = mlm.get_output_embeddings()
+    if len(parts) != 1 or decoder is None:
+        raise ValueError(
+            f"cannot pre-train {name_or_path}: expected a masked-LM head in one module (BERT's cls, RoBERTa's "
+            f"lm_head), found {type(mlm).__name__} with {[n for n, _ in parts]}"
+        )
+    name, head = parts[0]
+    decoder_name = next(n for n, m in head.named_modules() if m is decoder)
+    missing = sorted(k for k in info.get("missing_keys", ()) if k.startswith(f"{name}."))
+    tied = bool(missing) or bool(getattr(mlm.config, "tie_word_embeddings", True))
+    head = head.float()
+    towers = {"shared": model.encoder}
+    if model.query_encoder is not None:
+        towers = {"query": model.query_encoder, "document": model.encoder}
+    heads = nn.ModuleDict()
+    for i, (side, encoder) in enumerate(towers.items()):
+        own = head if i == 0 else copy.deepcopy(head)
+        if tied:
+            embedding = encoder.get_input_embeddings().weight
+            own.get_submodule(decoder_name).weight = embedding
+        heads[side] = own
+    return MaskedLmHeads(heads, missing, tied)
+
+
+def masked_lm_loss(head: nn.Module, encoding: AspectEncoding, labels: torch.Tensor) -> torch.Tensor:
+    """BERT's MLM loss: the mean cross-entropy of the original tokens at the masked positions. ``labels``
+    (n, L) are aligned with the text ids the encoding read (``IGNORE`` where nothing is predicted)."""
+    hidden = encoding.hidden  # (n, W, H)
+    width = min(labels.shape[1], hidden.shape[1] - encoding.text_start)
+    text = hidden[:, encoding.text_start : encoding.text_start + width]  # (n, L, H)
+    labels = labels[:, :width]
+    chosen = labels != IGNORE  # (n, L)
+    if not chosen.any():
+        return hidden.sum() * 0.0  # nothing masked in this batch; keep the graph
+    logits = head(text[chosen]).float()  # (m, V)
+    return F.cross_entropy(logits, labels[chosen])

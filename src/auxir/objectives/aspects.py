@@ -1,8 +1,8 @@
 """Aspect learning (MADRM, Kong et al., KDD 2022): aspect prediction (§5, eq. 3) and aspect presence (§6.2, eq. 6).
 
 Input: an ``AspectGroupBatch`` (the ``madrm`` family's batches: every query and document with its aspect
-labels) and an ``AspectEncoder`` with prediction heads. Both objectives encode the batch's queries and its
-B·G documents once per step between them (``AspectGroupBatch.encodings``), and sum over the labelled aspects
+labels) and an ``AspectEncoder`` with prediction heads. Both objectives (and ``in_batch_softmax``) encode the
+batch's queries and its B·G documents once per step between them (``encoded``), and sum over the labelled aspects
 (never OTHER) and over the sides ``sides`` names, as eq. 8 sums ``L(Q) + L(D)``:
 
 * ``aspect_prediction``: ``L_AP^a = −1/|A_a| Σ_{x ∈ A_a} log softmax(E_a U_a^T + b_a)[x]`` for a text with
@@ -53,6 +53,25 @@ def aspect_presence_loss(logits: torch.Tensor, present: torch.Tensor) -> torch.T
     return bce.sum(-1).mean()
 
 
+def prediction_term(encoding, gold: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Eq. 3 summed over the labelled aspects of one side: ``encoding.aspect_logits`` against ``gold``."""
+    total = encoding.vectors.new_zeros((), dtype=torch.float32)
+    for name, logits in encoding.aspect_logits.items():
+        total = total + aspect_prediction_loss(logits, gold[name])
+    return total
+
+
+def presence_term(encoding, present: torch.Tensor, objective: str = "aspect_presence") -> torch.Tensor:
+    """Eq. 6 of one side: the presence head of the labelled slots (never OTHER, the last) against ``present``."""
+    if encoding.presence_logits is None:
+        raise ValueError(
+            f"objective {objective!r}: expected a presence head (architecture.fusion: presence "
+            "with aspects > 0), found none"
+        )
+    labelled = present.shape[1]  # OTHER (the last slot) has no presence label
+    return aspect_presence_loss(encoding.presence_logits[:, :labelled], present)
+
+
 def side_views(model, batch: AspectGroupBatch, sides: Sides, objective: str):
     """``(encoding, gold, present)`` of the queries and/or the flattened documents, each side encoded once
     per batch (kept in ``batch.encodings`` for the other aspect objective)."""
@@ -68,17 +87,25 @@ def side_views(model, batch: AspectGroupBatch, sides: Sides, objective: str):
         )
     views = []
     if sides in ("both", "query"):
-        if "query" not in batch.encodings:
-            batch.encodings["query"] = model.encode_aspects(batch.query, batch.query_len, "query")
-        views.append((batch.encodings["query"], batch.query_gold, batch.query_present))
+        views.append((encoded(model, batch, "query"), batch.query_gold, batch.query_present))
     if sides in ("both", "document"):
-        if "document" not in batch.encodings:
-            batch.encodings["document"] = model.encode_aspects(
+        gold = {name: hot.flatten(0, 1) for name, hot in batch.doc_gold.items()}
+        views.append((encoded(model, batch, "document"), gold, batch.doc_present.flatten(0, 1)))
+    return views
+
+
+def encoded(model, batch: AspectGroupBatch, side: Literal["query", "document"]):
+    """The batch's queries (B) or its documents (B·G, group by group) as ``model.encode_aspects`` encodes them
+    in this step: encoded on first use and kept in ``batch.encodings``, so that every objective of the step
+    (``in_batch_softmax`` and the aspect objectives) reads one encoding."""
+    if side not in batch.encodings:
+        if side == "query":
+            batch.encodings[side] = model.encode_aspects(batch.query, batch.query_len, "query")
+        else:
+            batch.encodings[side] = model.encode_aspects(
                 batch.docs.flatten(0, 1), batch.doc_len.flatten(), "document"
             )
-        gold = {name: hot.flatten(0, 1) for name, hot in batch.doc_gold.items()}
-        views.append((batch.encodings["document"], gold, batch.doc_present.flatten(0, 1)))
-    return views
+    return batch.encodings[side]
 
 
 @register_objective("aspect_prediction")
@@ -99,8 +126,7 @@ class AspectPrediction(Objective):
     def __call__(self, model, batch: AspectGroupBatch) -> torch.Tensor:
         total = batch.query.new_zeros((), dtype=torch.float32)
         for encoding, gold, _ in side_views(model, batch, self.params.sides, self.name):
-            for name, logits in encoding.aspect_logits.items():
-                total = total + aspect_prediction_loss(logits, gold[name])
+            total = total + prediction_term(encoding, gold)
         return total
 
 
@@ -122,11 +148,5 @@ class AspectPresence(Objective):
     def __call__(self, model, batch: AspectGroupBatch) -> torch.Tensor:
         total = batch.query.new_zeros((), dtype=torch.float32)
         for encoding, _, present in side_views(model, batch, self.params.sides, self.name):
-            if encoding.presence_logits is None:
-                raise ValueError(
-                    "objective 'aspect_presence': expected a presence head (architecture.fusion: presence "
-                    "with aspects > 0), found none"
-                )
-            labelled = present.shape[1]  # OTHER (the last slot) has no presence label
-            total = total + aspect_presence_loss(encoding.presence_logits[:, :labelled], present)
+            total = total + presence_term(encoding, present, self.name)
         return total

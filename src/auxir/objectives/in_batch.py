@@ -11,7 +11,8 @@ similarity and scale).
 Documents the batch knows to be relevant to a query are not counted as its negatives: another copy of its
 positive (the same document in another group) and the positive of another group of the same query.
 
-With a bi-encoder (a model with ``encode_ids`` and ``similarity``) the documents are encoded once, and
+With a bi-encoder (a model with ``encode_ids`` and ``similarity``) the documents are encoded once (with an
+``AspectGroupBatch``, once for this and the aspect objectives: ``auxir.objectives.aspects.encoded``), and
 under DistributedDataParallel the document vectors of every process are gathered, so each query also
 meets the other processes' documents; only the local ones carry gradient (each process back-propagates
 its own). Any other model (a cross-encoder) scores all B × B·G pairs of the local batch with ``score``:
@@ -32,7 +33,9 @@ import torch
 import torch.distributed as dist
 from torch.nn import functional as F
 
+from auxir.data.aspects import AspectGroupBatch
 from auxir.data.collate import GroupBatch
+from auxir.objectives.aspects import encoded
 from auxir.objectives.base import Objective, register_objective
 
 
@@ -50,11 +53,16 @@ class InBatchSoftmax(Objective):
         doc_len = batch.doc_len[:, :columns]  # (B, g)
         doc_ids = [ids[:columns] for ids in batch.doc_ids]
         if hasattr(model, "encode_ids") and hasattr(model, "similarity"):
-            queries = model.encode_ids(batch.query, batch.query_len, "query")  # (B, H)
-            vectors = model.encode_ids(docs.flatten(0, 1), doc_len.flatten(), "document")  # (B·g, H)
-            return in_batch_softmax(
-                queries, vectors.view(*docs.shape[:2], -1), model.similarity, batch.query_ids, doc_ids
-            )
+            if isinstance(batch, AspectGroupBatch) and hasattr(model, "encode_aspects"):
+                # MADRAL: the step's one encoding of every text, shared with the aspect objectives.
+                queries = encoded(model, batch, "query").vectors  # (B, H)
+                vectors = encoded(model, batch, "document").vectors  # (B·G, H)
+                vectors = vectors.view(*batch.docs.shape[:2], -1)[:, :columns]  # (B, g, H)
+            else:
+                queries = model.encode_ids(batch.query, batch.query_len, "query")  # (B, H)
+                vectors = model.encode_ids(docs.flatten(0, 1), doc_len.flatten(), "document")  # (B·g, H)
+                vectors = vectors.view(*docs.shape[:2], -1)  # (B, g, H)
+            return in_batch_softmax(queries, vectors, model.similarity, batch.query_ids, doc_ids)
         b, g = doc_len.shape
         n = b * g
         query = batch.query.repeat_interleave(n, dim=0)  # (B·B·g, Lq): each query with every document
