@@ -37,6 +37,7 @@ COLLECTIONS = {
     },
     "cranfield": {"cv": "test"},
     "vaswani": {"cv": "test"},
+    "pubmedqa": {"train_split": "train", "eval_split": "test"},
 }
 
 # The recipe as it was before the baselines issue (monobert.yaml at 494ab7c): hinge over 4 negatives,
@@ -105,6 +106,61 @@ DENSE_SUITE = {
     "ce_dense": ("monobert", [DENSE, "objectives=[{name: listwise_softmax, weight: 1.0}]"]),
 }
 DENSE_METRICS = ["nDCG@10", "RR@10", "R@100", "R@1000"]
+SUITE_METRICS = {"dense": DENSE_METRICS, "madrm": ["nDCG@10", "RR@10", "R@100"]}  # retrievers: recall too
+
+# The multi-aspect issue's runs (PubMedQA, MeSH aspects from src/auxir/data/aspects/pubmedqa_mesh.yaml): the
+# baselines BiBERT, MtBERT (aspect heads on the one pooled vector) and MpBERT (multi-token pooling: the first
+# tokens, no learned aspect queries), MADR without labels, MADRAL with each fusion network and each OTHER,
+# and MADRAL after MLM + aspect pre-training (eq. 7). SciFact: BiBERT against the label-free MADR only.
+MTBERT = [
+    "architecture.labels={mapping: pubmedqa_mesh}",
+    "objectives=[{name: in_batch_softmax, weight: 1.0, params: {hard_negatives: true}},"
+    " {name: aspect_prediction, weight: 0.1, params: {sides: both}}]",
+]
+# weighted-sum and CLS-gating fusion have no presence head: MADRAL's losses without aspect_presence
+NO_PRESENCE = (
+    "objectives=[{name: in_batch_softmax, weight: 1.0, params: {hard_negatives: true}},"
+    " {name: aspect_prediction, weight: 0.1, params: {sides: both}}]"
+)
+MADRM_SUITE = {
+    "pubmedqa": {
+        "bibert": ("bibert", []),
+        "mtbert": ("bibert", MTBERT),
+        "mpbert": ("madr", ["architecture.extraction=first_tokens", "architecture.other=cls"]),
+        "madr": ("madr", []),
+        "madr_other_cls": ("madr", ["architecture.other=cls"]),
+        "madral": ("madral", []),
+        "madral_weighted_sum": ("madral", ["architecture.fusion=weighted_sum", NO_PRESENCE]),
+        "madral_cls_gating": ("madral", ["architecture.fusion=cls_gating", NO_PRESENCE]),
+        "madral_other_cls": ("madral", ["architecture.other=cls"]),
+        "madral_other_first": ("madral", ["architecture.other=first_tokens"]),
+        "madral_pre": ("madral-pre", []),
+    },
+    "scifact": {"bibert": ("bibert", []), "madr": ("madr", [])},
+}
+
+# The GDMTL issue's runs: the tuned cross-encoder (monobert.yaml) against the same recipe plus query
+# generation (gdmtl.yaml) and plus answer generation (gdmtl-plus.yaml, PubMedQA's long answers). SciFact's
+# and NFCorpus's tuned runs come from the SJTF and baselines suites (same recipe, same seeds).
+GDMTL_ALL = {"gdmtl": ("gdmtl", [])}
+# The encoder-decoder variants (Table 10), BERT2BERT warm-started from MiniLM: GDMTL_S / GDMTL_C and the same
+# models trained for ranking alone (the paper's BART_S / BART_C rows).
+RANK_ONLY = ["objectives=[{name: listwise_softmax, weight: 1.0}]", "weighting.strategy=fixed"]
+GDMTL_SUITE = {
+    "scifact": {
+        **GDMTL_ALL,
+        "gdmtl_s": ("gdmtl-s", []),
+        "gdmtl_c": ("gdmtl-c", []),
+        "rank_s": ("gdmtl-s", RANK_ONLY),
+        "rank_c": ("gdmtl-c", RANK_ONLY),
+    },
+    "nfcorpus": GDMTL_ALL,
+    "pubmedqa": {
+        "tuned": ("monobert", ["objectives=[{name: listwise_softmax, weight: 1.0}]"]),
+        **GDMTL_ALL,
+        "gdmtl_plus": ("gdmtl-plus", []),
+    },
+}
 
 
 @dataclass
@@ -129,6 +185,8 @@ def make_jobs(args, folds_dir: Path) -> list[Job]:
         "baselines": {c: {"tuned": tuned, "old": OLD} for c in args.collections},
         "sjtf": {c: sjtf_variants(tuned) for c in args.collections},
         "dense": {c: DENSE_SUITE for c in args.collections},
+        "gdmtl": GDMTL_SUITE,
+        "madrm": MADRM_SUITE,
     }
     jobs = []
     for collection, variants in suites[args.suite].items():
@@ -304,7 +362,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--suite", choices=["heads", "baselines", "sjtf", "dense"], required=True)
+    parser.add_argument(
+        "--suite", choices=["heads", "baselines", "sjtf", "dense", "gdmtl", "madrm"], required=True
+    )
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--out", required=True)
@@ -320,9 +380,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.t0 = time.time()
-    if args.suite == "dense":  # retrievers are judged on recall too
+    if args.suite in SUITE_METRICS:
         global METRICS
-        METRICS = DENSE_METRICS
+        METRICS = SUITE_METRICS[args.suite]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -338,14 +398,14 @@ def main() -> None:
             save_folds(folds_dir / f"{collection}.json", folds, {"dataset": collection, "split": split})
     jobs = make_jobs(args, folds_dir)
     print(f"{len(jobs)} jobs, {args.jobs} at a time", flush=True)
-    # Longest collections first, so the deadline cuts the cheap jobs.
     # The reference variant first, then the longest collections, so the deadline cuts the cheap jobs.
+    longest = ["nfcorpus", "scifact", "vaswani", "cranfield", "pubmedqa"]
     order = sorted(
         jobs,
         key=lambda j: (
             j.seed,  # every variant's first seed before any second seed
-            j.variant not in ("tuned", "pooler_skip", "biencoder_densenegs"),
-            ["nfcorpus", "scifact", "vaswani", "cranfield"].index(j.collection),
+            j.variant not in ("tuned", "pooler_skip", "biencoder_densenegs", "bibert"),
+            longest.index(j.collection) if j.collection in longest else len(longest),
         ),
     )
     with ThreadPoolExecutor(args.jobs) as pool:

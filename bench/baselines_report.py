@@ -184,6 +184,7 @@ def main() -> None:
         help="a row of VARIANT's first stage (its first seed), named LABEL; --reference may name it",
     )
     parser.add_argument("--fused-label", default="BM25", help="what fused rows say they are fused with")
+    parser.add_argument("--variants", nargs="*", default=None, help="only these variants (Holm over them)")
     parser.add_argument(
         "--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
@@ -192,6 +193,8 @@ def main() -> None:
     if args.merge:
         datasets = [merge(datasets)]
     for data in datasets:
+        if args.variants:
+            data["jobs"] = [j for j in data["jobs"] if j["variant"] in args.variants]
         rows = dict(item.split("=", 1) for item in args.first_stage_row)
         print(report(data, args.reference, args.dense, args.data_root, rows, args.fused_label))
 

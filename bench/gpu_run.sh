@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One device call of the baselines issue's experiments (docs/results/baselines.md says which ran when).
-#   bench/gpu_run.sh heads|baselines|sjtf      (on the GPU machine, with .whl and .device_carry carried)
+#   bench/gpu_run.sh heads|baselines|sjtf|dense|gdmtl|madrm [baselines.py args]   (on the GPU machine, with .whl and .device_carry carried)
 # Work folders stay in /tmp; only summaries are copied to $OUT (the device returns at most 8 files).
 set -u
 stage=$1
 # The dense suites carry FAISS and a vocabulary-pruned MiniLM instead (pack_device_data.py --prune-vocab).
 wheels=.whl carry=.device_carry
 case $stage in dense|tune-dense) wheels=.whl_dense carry=.device_carry_dense ;; esac
+# CARRY / WHEELS name other packed folders (e.g. .device_carry_ce with PubMedQA, made by pack_device_data.py)
+wheels=${WHEELS:-$wheels} carry=${CARRY:-$carry}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $wheels/*.whl || exit 1
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True JAX_PLATFORMS=cpu PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 AUXIR_CACHE=/tmp/auxir-cache
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
@@ -34,7 +36,7 @@ tune-dense)
     cp /tmp/tune-$recipe/trials.jsonl $OUT/tune-$recipe.jsonl; cp /tmp/tune-$recipe/best.yaml $OUT/tune-$recipe-best.yaml
     cp /tmp/tune-$recipe.log $OUT/; tail -15 /tmp/tune-$recipe.log
   done ;;
-baselines|sjtf|dense)
+baselines|sjtf|dense|gdmtl|madrm)
   shift
   if [ "${TUNE_JOBS:-0}" -gt 0 ]; then  # the search of the tuned recipe's lr, epochs, negatives and loss, beside
     timeout -s INT 540 python3 -m auxir tune --recipe monobert --space bench/spaces/reranker.yaml --trials 24 \
@@ -44,6 +46,8 @@ baselines|sjtf|dense)
   python3 bench/baselines.py --suite $stage "${common[@]}" --out /tmp/$stage "$@" > /tmp/$stage.log 2>&1
   wait
   cp /tmp/$stage/results.json.gz $OUT/$stage.json.gz; cp /tmp/$stage.log $OUT/
+  # the run folders' logs, plots and reranked runs (models are deleted by baselines.py)
+  tar czf $OUT/$stage-runs.tar.gz -C /tmp --exclude=first_stage.trec --exclude=fused.trec --exclude='*.npy' --exclude='*.faiss' --exclude='index*' $stage
   [ -d /tmp/tune-$stage ] && cp /tmp/tune-$stage/trials.jsonl $OUT/tune-$stage.jsonl && cp /tmp/tune-$stage.log $OUT/
   tail -25 /tmp/tune-$stage.log 2>/dev/null; tail -40 /tmp/$stage.log ;;
 esac

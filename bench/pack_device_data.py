@@ -61,7 +61,9 @@ def prune_vocabulary(model_dir: Path, texts: list[str]) -> tuple[int, int]:
     from transformers import AutoTokenizer
 
     before = AutoTokenizer.from_pretrained(model_dir)
-    old_pieces = [before.convert_ids_to_tokens(ids) for ids in before(texts, add_special_tokens=False)["input_ids"]]
+    old_pieces = [
+        before.convert_ids_to_tokens(ids) for ids in before(texts, add_special_tokens=False)["input_ids"]
+    ]
     used = {i for ids in before(texts, add_special_tokens=False)["input_ids"] for i in ids}
     used |= set(before.all_special_ids)
     vocab = before.get_vocab()
@@ -79,7 +81,9 @@ def prune_vocabulary(model_dir: Path, texts: list[str]) -> tuple[int, int]:
         spec["padding"]["pad_id"] = new_id[spec["padding"]["pad_id"]]
     (model_dir / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
     weights = load_file(str(model_dir / "model.safetensors"))
-    weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][torch.tensor(keep)]
+    weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][
+        torch.tensor(keep)
+    ]
     save_file(weights, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
     config = json.loads((model_dir / "config.json").read_text())
     config["vocab_size"] = len(keep)
@@ -87,7 +91,9 @@ def prune_vocabulary(model_dir: Path, texts: list[str]) -> tuple[int, int]:
         config["pad_token_id"] = new_id[config["pad_token_id"]]
     (model_dir / "config.json").write_text(json.dumps(config, indent=2))
     after = AutoTokenizer.from_pretrained(model_dir)
-    new_pieces = [after.convert_ids_to_tokens(ids) for ids in after(texts, add_special_tokens=False)["input_ids"]]
+    new_pieces = [
+        after.convert_ids_to_tokens(ids) for ids in after(texts, add_special_tokens=False)["input_ids"]
+    ]
     if new_pieces != old_pieces:
         bad = next(i for i, (a, b) in enumerate(zip(old_pieces, new_pieces)) if a != b)
         raise RuntimeError(f"pruned vocabulary tokenises text {bad} differently: {texts[bad][:80]!r}")
@@ -105,7 +111,10 @@ def pack_dataset(name: str, out: Path) -> None:
         for line in fin:
             record = json.loads(line)
             if record["_id"] in judged:
-                fout.write(json.dumps({"_id": record["_id"], "text": record["text"]}) + "\n")
+                kept = {"_id": record["_id"], "text": record["text"]}
+                if record.get("metadata"):  # e.g. PubMedQA's long answers and MeSH terms
+                    kept["metadata"] = record["metadata"]
+                fout.write(json.dumps(kept) + "\n")
     corpus = src / "corpus.jsonl.gz" if (src / "corpus.jsonl.gz").exists() else src / "corpus.jsonl"
     if corpus.suffix == ".gz":
         shutil.copy(corpus, dst / "corpus.jsonl.gz")

@@ -19,8 +19,8 @@ import baselines
 
 
 def record(root: Path, metrics: Path, suite: str) -> dict:
-    if suite == "dense":
-        baselines.METRICS = baselines.DENSE_METRICS
+    if suite in baselines.SUITE_METRICS:
+        baselines.METRICS = baselines.SUITE_METRICS[suite]
     parts = metrics.relative_to(root).parts
     fold = int(parts[3][4:]) if len(parts) > 4 else None
     job = baselines.Job(parts[0], parts[1], int(parts[2][4:]), fold, [], out=str(metrics.parent))
@@ -33,8 +33,8 @@ def record(root: Path, metrics: Path, suite: str) -> dict:
 
 def main() -> None:
     root, suite, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-    if suite == "dense":
-        baselines.METRICS = baselines.DENSE_METRICS
+    if suite in baselines.SUITE_METRICS:
+        baselines.METRICS = baselines.SUITE_METRICS[suite]
     found = sorted(root.glob("*/*/seed*/**/metrics.json"))
     with ProcessPoolExecutor(int(sys.argv[4]) if len(sys.argv) > 4 else 1) as pool:
         records = list(pool.map(record, [root] * len(found), found, [suite] * len(found)))

@@ -35,7 +35,9 @@ def runs_of(paths: list[str], collection: str) -> dict[str, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reference", nargs="+", required=True, help="result files of the reference variant")
     parser.add_argument("--reference-variant", required=True)
     parser.add_argument("--runs", nargs="+", required=True, help="result files of the variants compared")
@@ -59,7 +61,9 @@ def main() -> None:
         return statistics.fmean(means), statistics.stdev(means) if len(means) > 1 else 0.0, len(means)
 
     header = " | ".join(f"vs {n}" for n in refs)
-    print(f"### {args.collection}, {args.metric}, uncorrected paired t-tests ({len(runs) * len(refs)} comparisons)\n")
+    print(
+        f"### {args.collection}, {args.metric}, uncorrected paired t-tests ({len(runs) * len(refs)} comparisons)\n"
+    )
     print(f"| run | seeds | {args.metric} | {header} |")
     print("|---|---:|---:|" + "---:|" * len(refs))
     for name, per_seed in [(n, references[n]) for n in refs] + sorted(runs.items()):

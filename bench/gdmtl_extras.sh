@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GDMTL issue's extras on SciFact, in one device call (docs/results/gdmtl.md):
+#  1. two models kept, seed 0: the tuned ranking-only cross-encoder and GDMTL (their reranked runs give the
+#     paper's Figure 8, their training logs the σ² plot);
+#  2. doc2query expansions of the whole corpus from the GDMTL model (greedy, and 5 sampled queries a document);
+#     with GDMTL_S too when SEQ2SEQ=1;
+#  3. BM25 (auxir index / retrieve / evaluate) without and with each set of expansions.
+#   CARRY=.device_carry_ce bash bench/gdmtl_extras.sh    (on the GPU machine, wheels installed, PYTHONPATH set)
+# Everything small (logs, runs, expansions, per-query metrics) ends in $OUT/gdmtl-extras.tar.gz.
+set -u
+carry=${CARRY:-.device_carry_ce}
+data=$carry/data/scifact model=$carry/minilm w=/tmp/gdmtl-extras
+mkdir -p $w
+train() {  # name recipe [overrides...]
+  local name=$1 recipe=$2; shift 2
+  local sets=()
+  for s in "$@"; do sets+=(--set "$s"); done
+  python3 -m auxir train --recipe $recipe --dataset $data --model $model --seed 0 --output-dir $w/$name \
+    --set training.progress=false --set training.keep_best=true "${sets[@]}" > $w/$name.log 2>&1
+  echo "$name: $(python3 -c "import json; print(json.load(open('$w/$name/metrics.json'))['reranked'])" 2>&1)"
+}
+train tuned monobert "objectives=[{name: listwise_softmax, weight: 1.0}]" &
+[ "${SEQ2SEQ:-0}" = 1 ] && train gdmtl_s gdmtl-s &
+train gdmtl gdmtl
+generators=(gdmtl)
+wait
+[ -d $w/gdmtl_s/best ] && generators+=(gdmtl_s)
+for g in "${generators[@]}"; do
+  python3 -m auxir generate-queries --model $w/$g/best --dataset $data --out $w/$g-greedy.jsonl \
+      --method greedy --prefix > $w/gen-$g-greedy.log 2>&1
+  python3 -m auxir generate-queries --model $w/$g/best --dataset $data --out $w/$g-sample5.jsonl \
+      --method sample --num 5 --top-k 10 --prefix --seed 0 > $w/gen-$g-sample5.log 2>&1
+done
+expansions=(none)
+for g in "${generators[@]}"; do expansions+=($g-greedy $g-sample5); done
+for e in "${expansions[@]}"; do
+  extra=()
+  [ $e != none ] && extra=(--expansions $w/$e.jsonl)
+  python3 -m auxir index --dataset $data --out $w/index-$e "${extra[@]}" > $w/index-$e.log 2>&1
+  python3 -m auxir retrieve --index $w/index-$e --dataset $data --split test --k 100 --out $w/bm25-$e.trec \
+      > $w/retrieve-$e.log 2>&1
+  echo "BM25 expansions=$e"
+  python3 -m auxir evaluate --dataset $data --split test --run $w/bm25-$e.trec --metrics nDCG@10 RR@10 R@100 \
+      --per-query $w/bm25-$e.csv 2>&1 | tail -6
+done
+tar czf $OUT/gdmtl-extras.tar.gz -C /tmp --exclude='*.safetensors' --exclude='index-*' --exclude=checkpoint-last \
+    --exclude=first_stage.trec --exclude=fused.trec gdmtl-extras
