@@ -38,6 +38,8 @@ COLLECTIONS = {
     "cranfield": {"cv": "test"},
     "vaswani": {"cv": "test"},
     "pubmedqa": {"train_split": "train", "eval_split": "test"},
+    # FIRE 2017 legal (no train split): 5-fold CV; packed with --max-chars and a BM25 run over the full texts
+    "fire2017-legal": {"cv": "test", "extra": ["data.first_stage=bm25-full"]},
 }
 
 # The recipe as it was before the baselines issue (monobert.yaml at 494ab7c): hinge over 4 negatives,
@@ -106,7 +108,53 @@ DENSE_SUITE = {
     "ce_dense": ("monobert", [DENSE, "objectives=[{name: listwise_softmax, weight: 1.0}]"]),
 }
 DENSE_METRICS = ["nDCG@10", "RR@10", "R@100", "R@1000"]
-SUITE_METRICS = {"dense": DENSE_METRICS, "madrm": ["nDCG@10", "RR@10", "R@100"]}  # retrievers: recall too
+SUITE_METRICS = {  # retrievers: recall too; query by document: the QBD paper's P@5 and AP
+    "dense": DENSE_METRICS,
+    "madrm": ["nDCG@10", "RR@10", "R@100"],
+    "qbd": ["nDCG@10", "P@5", "AP", "RR@10"],
+}
+
+# The interaction-scorer issue's runs. "scorers": CEDR-KNRM, PACRR and PARADE against the tuned CLS
+# cross-encoder, each without and with MQP (NFCorpus train -> dev; Cranfield 5-fold CV). "qbd": query by
+# document on FIRE 2017 (5-fold CV, whole cases as queries read as up to 4 passages): the ranking loss alone
+# against ranking + doc_representation (qbd-multitask.yaml), and PARADE over the long prior cases against the
+# CLS scorer's first passage (CLS-FirstP), both with the query cut to its first 256 tokens. NOT RUN YET (prepared for the next device session; PARADE's passage count and
+# batch are guesses to fit an H100: 8 passages of 225 tokens, 8 groups a step).
+TUNED_CLS = ("monobert", ["objectives=[{name: listwise_softmax, weight: 1.0}]"])
+SCORERS_SUITE = {
+    c: {
+        "cls": TUNED_CLS,
+        "cls_mqp": ("sjtf-mqp", []),
+        "cedr_knrm": ("cedr-knrm", []),
+        "cedr_knrm_mqp": ("cedr-knrm-mqp", []),
+        "pacrr": ("pacrr", []),
+        "pacrr_mqp": ("pacrr-mqp", []),
+        "parade": ("parade", []),
+        "parade_mqp": ("parade-mqp", []),
+    }
+    for c in ("nfcorpus", "cranfield")
+}
+RANKING_ONLY_QBD = "objectives=[{name: pairwise_softmax, weight: 1.0}]"
+QBD_SUITE = {
+    "fire2017-legal": {
+        "ranking_only": ("qbd-multitask", [RANKING_ONLY_QBD]),
+        "qbd": ("qbd-multitask", []),
+        # PARADE reads the whole query in each passage pair, so both sides of this pair truncate the query
+        "cls_firstp": ("qbd-multitask", [RANKING_ONLY_QBD, "architecture.long_queries=truncate"]),
+        "parade": (
+            "qbd-multitask",
+            [
+                RANKING_ONLY_QBD,
+                "architecture.long_queries=truncate",
+                "architecture.scorer=parade",
+                "architecture.scorer_params={aggregation: transformer, passage_length: 225, stride: 200,"
+                " max_passages: 8}",
+                "architecture.bi_encoder=none",
+                "training.batch_size=8",
+            ],
+        ),
+    }
+}
 
 # The multi-aspect issue's runs (PubMedQA, MeSH aspects from src/auxir/data/aspects/pubmedqa_mesh.yaml): the
 # baselines BiBERT, MtBERT (aspect heads on the one pooled vector) and MpBERT (multi-token pooling: the first
@@ -187,6 +235,8 @@ def make_jobs(args, folds_dir: Path) -> list[Job]:
         "dense": {c: DENSE_SUITE for c in args.collections},
         "gdmtl": GDMTL_SUITE,
         "madrm": MADRM_SUITE,
+        "scorers": SCORERS_SUITE,
+        "qbd": QBD_SUITE,
     }
     jobs = []
     for collection, variants in suites[args.suite].items():
@@ -363,7 +413,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--suite", choices=["heads", "baselines", "sjtf", "dense", "gdmtl", "madrm"], required=True
+        "--suite",
+        choices=["heads", "baselines", "sjtf", "dense", "gdmtl", "madrm", "scorers", "qbd"],
+        required=True,
     )
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--model", required=True)
@@ -399,12 +451,12 @@ def main() -> None:
     jobs = make_jobs(args, folds_dir)
     print(f"{len(jobs)} jobs, {args.jobs} at a time", flush=True)
     # The reference variant first, then the longest collections, so the deadline cuts the cheap jobs.
-    longest = ["nfcorpus", "scifact", "vaswani", "cranfield", "pubmedqa"]
+    longest = ["fire2017-legal", "nfcorpus", "scifact", "vaswani", "cranfield", "pubmedqa"]
     order = sorted(
         jobs,
         key=lambda j: (
             j.seed,  # every variant's first seed before any second seed
-            j.variant not in ("tuned", "pooler_skip", "biencoder_densenegs", "bibert"),
+            j.variant not in ("tuned", "pooler_skip", "biencoder_densenegs", "bibert", "cls", "ranking_only"),
             longest.index(j.collection) if j.collection in longest else len(longest),
         ),
     )

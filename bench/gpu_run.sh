@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One device call of the baselines issue's experiments (docs/results/baselines.md says which ran when).
-#   bench/gpu_run.sh heads|baselines|sjtf|dense|gdmtl|madrm [baselines.py args]   (on the GPU machine, with .whl and .device_carry carried)
+#   bench/gpu_run.sh heads|baselines|sjtf|dense|gdmtl|madrm|scorers|qbd [baselines.py args]   (on the GPU machine, with .whl and .device_carry carried)
 # Work folders stay in /tmp; only summaries are copied to $OUT (the device returns at most 8 files).
 set -u
 stage=$1
@@ -36,7 +36,7 @@ tune-dense)
     cp /tmp/tune-$recipe/trials.jsonl $OUT/tune-$recipe.jsonl; cp /tmp/tune-$recipe/best.yaml $OUT/tune-$recipe-best.yaml
     cp /tmp/tune-$recipe.log $OUT/; tail -15 /tmp/tune-$recipe.log
   done ;;
-baselines|sjtf|dense|gdmtl|madrm)
+baselines|sjtf|dense|gdmtl|madrm|scorers|qbd)
   shift
   if [ "${TUNE_JOBS:-0}" -gt 0 ]; then  # the search of the tuned recipe's lr, epochs, negatives and loss, beside
     timeout -s INT 540 python3 -m auxir tune --recipe monobert --space bench/spaces/reranker.yaml --trials 24 \

@@ -5,6 +5,11 @@ the qrels. Nothing here is committed: ``.device_carry/`` is git-ignored.
 
     python bench/pack_device_data.py --out .device_carry scifact nfcorpus
     python bench/pack_device_data.py --out .device_carry --prune-vocab scifact nfcorpus   # + room for FAISS
+    python bench/pack_device_data.py --out .device_carry_fire --max-chars 20000 --max-query-chars 8000 \
+        --bm25-run 100 fire2017-legal
+
+``--max-chars`` cuts long texts (FIRE 2017's legal cases average 43,000 characters; 20,000 covers PARADE's 16
+passages of 200 new tokens; 8,000 a query's four 256-token passages), after ``--bm25-run`` ranked the full texts.
 
 ``--prune-vocab`` keeps only the word-piece rows that the packed texts use (MiniLM: 30,522 → ~20k rows,
 44 → ~30 MiB), so the FAISS wheel (19 MiB) fits beside it. It is lossless for those texts: WordPiece takes
@@ -19,6 +24,8 @@ import argparse
 import gzip
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -100,8 +107,44 @@ def prune_vocabulary(model_dir: Path, texts: list[str]) -> tuple[int, int]:
     return len(vocab), len(keep)
 
 
-def pack_dataset(name: str, out: Path) -> None:
+def pack_dataset(
+    name: str,
+    out: Path,
+    max_chars: int | None = None,
+    bm25_k: int | None = None,
+    max_query_chars: int | None = None,
+) -> None:
+    """Judged queries (with their metadata), qrels and the gzipped corpus of ``name``; with ``max_chars`` every
+    document's and query's text cut to that many characters, and with ``bm25_k`` a BM25 run over the full
+    texts first (``runs/bm25-full.trec``, for ``data.first_stage=bm25-full``), so that cutting the texts
+    changes only what the neural models could read beyond ``max_chars``."""
     src, dst = SHARED / name, out / "data" / name
+    if bm25_k:
+        (dst / "runs").mkdir(parents=True, exist_ok=True)
+        index = out / "tmp-bm25-index"
+        subprocess.run(
+            [sys.executable, "-m", "auxir", "index", "--dataset", str(src), "--out", str(index)], check=True
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "auxir",
+                "retrieve",
+                "--index",
+                str(index),
+                "--dataset",
+                str(src),
+                "--k",
+                str(bm25_k),
+                "--out",
+                str(dst / "runs" / "bm25-full.trec"),
+                "--tag",
+                "bm25-full",
+            ],
+            check=True,
+        )
+        shutil.rmtree(index)
     (dst / "qrels").mkdir(parents=True, exist_ok=True)
     judged = set()
     for qrels in sorted((src / "qrels").glob("*.tsv")):
@@ -111,12 +154,22 @@ def pack_dataset(name: str, out: Path) -> None:
         for line in fin:
             record = json.loads(line)
             if record["_id"] in judged:
-                kept = {"_id": record["_id"], "text": record["text"]}
+                kept = {"_id": record["_id"], "text": record["text"][: max_query_chars or max_chars]}
                 if record.get("metadata"):  # e.g. PubMedQA's long answers and MeSH terms
                     kept["metadata"] = record["metadata"]
                 fout.write(json.dumps(kept) + "\n")
     corpus = src / "corpus.jsonl.gz" if (src / "corpus.jsonl.gz").exists() else src / "corpus.jsonl"
-    if corpus.suffix == ".gz":
+    if max_chars:
+        opener = gzip.open if corpus.suffix == ".gz" else open
+        with (
+            opener(corpus, "rt", encoding="utf-8") as fin,
+            gzip.open(dst / "corpus.jsonl.gz", "wt", compresslevel=9) as fout,
+        ):
+            for line in fin:
+                record = json.loads(line)
+                record["text"] = record.get("text", "")[:max_chars]
+                fout.write(json.dumps(record) + "\n")
+    elif corpus.suffix == ".gz":
         shutil.copy(corpus, dst / "corpus.jsonl.gz")
     else:
         with corpus.open("rb") as fin, gzip.open(dst / "corpus.jsonl.gz", "wb", compresslevel=9) as fout:
@@ -129,6 +182,15 @@ def main() -> None:
     parser.add_argument("--out", default=".device_carry")
     parser.add_argument("--no-model", action="store_true")
     parser.add_argument("--prune-vocab", action="store_true", help="keep the vocabulary rows the texts use")
+    parser.add_argument(
+        "--max-chars", type=int, default=None, help="cut every document and query text to this"
+    )
+    parser.add_argument(
+        "--max-query-chars", type=int, default=None, help="queries: this instead of --max-chars"
+    )
+    parser.add_argument(
+        "--bm25-run", type=int, default=None, metavar="K", help="BM25 top K over the full texts"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     if out.exists():
@@ -137,7 +199,7 @@ def main() -> None:
     if not args.no_model:
         pack_model(out)
     for name in args.datasets:
-        pack_dataset(name, out)
+        pack_dataset(name, out, args.max_chars, args.bm25_run, args.max_query_chars)
     if args.prune_vocab and not args.no_model:
         before, after = prune_vocabulary(out / "minilm", packed_texts(out))
         print(f"vocabulary: {before} -> {after} word pieces (same tokenisation of every packed text)")

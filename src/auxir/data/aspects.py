@@ -310,7 +310,8 @@ class AspectGroupBatch(GroupBatch):
     query_present: torch.Tensor  # (B, A) bool
     doc_gold: dict[str, torch.Tensor]  # aspect → (B, G, |V_a|) bool
     doc_present: torch.Tensor  # (B, G, A) bool
-    # The texts as the model encoded them in this step, shared by the aspect objectives (one encoding).
+    # The texts as the model encoded them in this step, shared by the aspect objectives and in_batch_softmax
+    # (one encoding a step for all of them).
     encodings: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to(self, device: torch.device | str) -> AspectGroupBatch:
