@@ -1,5 +1,8 @@
 """Queries written by a cross-encoder's token head for documents (doc2query-style expansions, GDMTL §4.1).
 
+An encoder-decoder (``Seq2SeqRanker``, GDMTL_S / GDMTL_C) generates with Hugging Face's ``generate`` instead
+(``_one_seq2seq``): the document → encoder, the query from the decoder, with the same methods and settings.
+
 A model trained with ``query_generation`` decodes a query from a document under mixed attention
 (``CrossEncoder.mixed_attention``): ``[CLS] document [SEP] query so far``, the next token read from the state at
 the last position. ``greedy`` writes one query, ``beam`` the ``num_queries`` best of a beam search by total
@@ -62,6 +65,8 @@ def generate_queries(model, documents: list[str], config: GenerationConfig | Non
 
 
 def _one(model, text: str, config: GenerationConfig, generator: torch.Generator) -> list[list[int]]:
+    if hasattr(model, "generation_loss"):  # an encoder-decoder: its decoder generates
+        return _one_seq2seq(model, text, config, generator)
     device = next(model.parameters()).device
     tokenizer = model.tokenizer
     room = model.config.max_length - model.template.num_special - config.max_length
@@ -118,6 +123,47 @@ def _one(model, text: str, config: GenerationConfig, generator: torch.Generator)
     queries = []
     for row in target.tolist():
         queries.append(row[: row.index(stop)] if stop in row else row)
+    return queries
+
+
+def _one_seq2seq(model, text: str, config: GenerationConfig, generator: torch.Generator) -> list[list[int]]:
+    """Queries from a ``Seq2SeqRanker``'s decoder by ``generate`` of the wrapped Hugging Face model, the
+    document framed for the encoder as ``query_generation`` framed it. Settings this config leaves open come
+    from the checkpoint's generation config. The decoder's frame tokens (``[CLS]`` / ``<s>``, the end token)
+    are not part of the returned queries; sampling draws from a seed taken from ``generator``."""
+    device = next(model.parameters()).device
+    prefix = model.text_ids("sum:") if config.prefix else ()
+    ids = model.tokenizer(text, add_special_tokens=False)["input_ids"]
+    source, source_len = prepend(
+        prefix, torch.tensor([ids], dtype=torch.long, device=device), torch.tensor([len(ids)], device=device)
+    )
+    framed = model.source_frame(source, source_len)
+    inputs = {"input_ids": framed.input_ids, "attention_mask": framed.attention_mask}
+    if model.accepts_token_types:
+        inputs["token_type_ids"] = framed.token_type_ids
+    template = model.template
+    end = template.suffix[-1] if template.suffix else model.tokenizer.eos_token_id
+    rows = {"greedy": 1, "beam": config.num_queries, "sample": config.num_queries}[config.method]
+    settings = {
+        "do_sample": config.method == "sample",
+        "num_beams": config.beam_size if config.method == "beam" else 1,
+        "num_return_sequences": rows,
+        "max_new_tokens": config.max_length + len(template.prefix) + 1,  # the frame's first token and the end
+        "decoder_start_token_id": model.decoder_start_id,
+        "eos_token_id": end,
+        "pad_token_id": template.pad_id,
+    }
+    if config.method == "sample":
+        settings |= {"temperature": config.temperature, "top_k": config.top_k}  # 0: no top-k cut
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        generated = model.model.generate(**inputs, **settings)  # (rows, T), decoder_start first
+    special = set(model.tokenizer.all_special_ids)
+    queries = []
+    for row in generated[:, 1:].tolist():
+        row = row[: row.index(end)] if end in row else row
+        queries.append([t for t in row if t not in special])
     return queries
 
 
