@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from auxir.families import get_family
-from auxir.families.madrm import TextBatch, mask_tokens, mlm_masker, pretrain, pretraining_losses
+from auxir.families.madrm_pretraining import TextBatch, mask_tokens, mlm_masker, pretrain, pretraining_losses
 from auxir.models.aspect_encoder import (
     IGNORE,
     AspectEncoder,
