@@ -7,8 +7,14 @@ A model trained with ``query_generation`` decodes a query from a document under 
 (``CrossEncoder.mixed_attention``): ``[CLS] document [SEP] query so far``, the next token read from the state at
 the last position. ``greedy`` writes one query, ``beam`` the ``num_queries`` best of a beam search by total
 log-probability, ``sample`` ``num_queries`` independent samples (``temperature``, ``top_k``). A query ends at
-the separator token or after ``max_length`` tokens. No key-value cache: each step re-encodes the pair, which
-is fine for expansion-sized outputs (tens of tokens) and keeps the mask the one training used.
+the separator token or after ``max_length`` tokens. Documents are decoded ``batch_size`` at a time (similar
+lengths together); sampling draws each document's queries from its own generator seeded with ``seed``, so a
+document's queries do not depend on the documents decoded beside it.
+
+The document and the query tokens already written never attend to later tokens, so their keys and values
+never change: with ``kv_cache`` (the default) the document is encoded once and each step runs only the new
+token through the layers (``models.mixed_attention_decoding.CachedDecoder``). Encoders the cache does not
+cover are re-encoded whole at every step, as the model was trained, with a log line saying why.
 
     from auxir.generation import GenerationConfig, generate_queries
     queries = generate_queries(model, ["a document text"], GenerationConfig(method="beam", num_queries=3))
@@ -16,12 +22,22 @@ is fine for expansion-sized outputs (tens of tokens) and keeps the mask the one 
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 from auxir.models.cross_encoder import prepend
+from auxir.models.mixed_attention_decoding import (
+    CachedDecoder,
+    MixedAttentionDecoder,
+    ReencodingDecoder,
+    cache_blocker,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,12 +50,16 @@ class GenerationConfig:
     top_k: int = 0  # sample from the k most likely tokens (0: all)
     prefix: bool = False  # "sum:" before the document, as a model trained with query_generation prefix: true
     seed: int = 0
+    batch_size: int = 32  # documents decoded together (encoder-only models)
+    kv_cache: bool = True  # keep the keys and values of the document and the query so far (encoder-only)
 
     def __post_init__(self) -> None:
         if self.method not in ("greedy", "beam", "sample"):
             raise ValueError(f"generation method: expected greedy, beam or sample, found {self.method!r}")
-        if self.num_queries < 1 or self.max_length < 1 or self.beam_size < 1:
-            raise ValueError("generation: num_queries, max_length and beam_size must be at least 1")
+        if self.num_queries < 1 or self.max_length < 1 or self.beam_size < 1 or self.batch_size < 1:
+            raise ValueError(
+                "generation: num_queries, max_length, beam_size and batch_size must be at least 1"
+            )
         if self.method == "beam" and self.num_queries > self.beam_size:
             raise ValueError(
                 f"generation: beam search returns at most beam_size = {self.beam_size} queries, "
@@ -53,77 +73,157 @@ class GenerationConfig:
 def generate_queries(model, documents: list[str], config: GenerationConfig | None = None) -> list[list[str]]:
     """For each document text, its generated queries (as text), best first for ``beam``."""
     config = config or GenerationConfig()
-    generator = torch.Generator().manual_seed(config.seed)
     was_training = model.training
     model.eval()
     try:
-        return [
-            [model.tokenizer.decode(q) for q in _one(model, text, config, generator)] for text in documents
-        ]
+        if hasattr(model, "generation_loss"):  # an encoder-decoder: its decoder generates
+            generator = torch.Generator().manual_seed(config.seed)
+            tokens = [_one_seq2seq(model, text, config, generator) for text in documents]
+        else:
+            tokens = _mixed_attention_queries(model, documents, config)
+        return [[model.tokenizer.decode(q) for q in queries] for queries in tokens]
     finally:
         model.train(was_training)
 
 
-def _one(model, text: str, config: GenerationConfig, generator: torch.Generator) -> list[list[int]]:
-    if hasattr(model, "generation_loss"):  # an encoder-decoder: its decoder generates
-        return _one_seq2seq(model, text, config, generator)
+def _mixed_attention_queries(model, documents: list[str], config: GenerationConfig) -> list[list[list[int]]]:
+    """Each document's queries as token ids, the documents decoded ``batch_size`` at a time."""
     device = next(model.parameters()).device
     tokenizer = model.tokenizer
     room = model.config.max_length - model.template.num_special - config.max_length
     prefix = model.text_ids("sum:") if config.prefix else ()
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"][: max(room - len(prefix), 1)]
-    source, source_len = prepend(
-        prefix, torch.tensor([ids], device=device), torch.tensor([len(ids)], device=device)
-    )
-    rows = {"greedy": 1, "beam": config.beam_size, "sample": config.num_queries}[config.method]
+    ids = [
+        tokenizer(text, add_special_tokens=False)["input_ids"][: max(room - len(prefix), 1)]
+        for text in documents
+    ]
+    decoder_class = ReencodingDecoder
+    if config.kv_cache:
+        blocker = cache_blocker(model)
+        if blocker is None:
+            decoder_class = CachedDecoder
+        else:
+            _log_reencoding(blocker)
     stop = tokenizer.sep_token_id
     banned = [i for i in tokenizer.all_special_ids if i != stop]
-    target = torch.zeros((rows, 0), dtype=torch.long, device=device)
-    scores = torch.zeros(rows, device=device)
-    done: list[tuple[float, list[int]]] = []
-    alive = torch.ones(rows, dtype=torch.bool, device=device)
-    for step in range(config.max_length):
-        n = target.shape[0]
-        out = model.mixed_attention(
-            source.expand(n, -1), source_len.expand(n), target, torch.full((n,), step, device=device)
-        )
-        where = out.target_start[:, 0] - 1 + step  # the last position: it predicts the next target token
-        logits = model.token_head(out.last_hidden_state[torch.arange(n, device=device), where]).float()
-        logits[:, banned] = float("-inf")
-        logp = torch.log_softmax(logits / config.temperature, dim=-1)  # (n, V)
-        if config.method == "beam":
-            total = (scores.unsqueeze(1) + logp).flatten()  # (n * V,)
-            best = total.topk(min(config.beam_size, total.numel())).indices
-            parent, token = best // logp.shape[1], best % logp.shape[1]
-            target = torch.cat([target[parent], token.unsqueeze(1)], dim=1)
-            scores = total[best]
-            ended = token == stop
-            done += [(float(scores[i]), target[i, :-1].tolist()) for i in ended.nonzero().flatten().tolist()]
-            target, scores = target[~ended], scores[~ended]
-            if len(done) >= config.beam_size or target.shape[0] == 0:
-                break
-            continue
-        if config.method == "greedy":
-            token = logp.argmax(dim=-1)
-        else:
-            weights = logp.exp()
-            if config.top_k:
-                kth = weights.topk(min(config.top_k, weights.shape[1]), dim=-1).values[:, -1:]
-                weights = torch.where(weights >= kth, weights, torch.zeros_like(weights))
-            token = torch.multinomial(weights.cpu(), 1, generator=generator).flatten().to(device)
-        token = torch.where(alive, token, torch.full_like(token, stop))
-        target = torch.cat([target, token.unsqueeze(1)], dim=1)
-        alive &= token != stop
-        if not alive.any():
-            break
-    if config.method == "beam":
-        done += [(float(s), t.tolist()) for s, t in zip(scores, target)]  # unfinished beams end at max_length
-        done.sort(key=lambda item: -item[0])
-        return [tokens for _, tokens in done[: config.num_queries]]
-    queries = []
-    for row in target.tolist():
-        queries.append(row[: row.index(stop)] if stop in row else row)
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths together: less padding
+    queries: list[list[list[int]]] = [[] for _ in ids]
+    for first in range(0, len(order), config.batch_size):
+        chunk = order[first : first + config.batch_size]
+        lengths = torch.tensor([len(ids[i]) for i in chunk], device=device)  # (n,)
+        source = torch.full((len(chunk), max(int(lengths.max()), 1)), model.template.pad_id, device=device)
+        for row, i in enumerate(chunk):
+            source[row, : len(ids[i])] = torch.tensor(ids[i], device=device)
+        source, lengths = prepend(prefix, source, lengths)  # (n, Ls) right-padded, (n,)
+        for i, found in zip(chunk, _search(decoder_class(model, source, lengths), config, stop, banned)):
+            queries[i] = found
     return queries
+
+
+@functools.cache
+def _log_reencoding(reason: str) -> None:
+    """Once per reason: the command line calls ``generate_queries`` once per document."""
+    logger.warning("generate_queries: %s; re-encoding the whole pair at every step (slow)", reason)
+
+
+def _search(
+    decoder: MixedAttentionDecoder, config: GenerationConfig, stop: int, banned: list[int]
+) -> list[list[list[int]]]:
+    """Each document's queries (token ids, without the stop token), best first for ``beam``.
+
+    Rows are grouped by document, ``width`` rows a document in ``active`` order: one at the start, then
+    ``rows_per_doc`` (beam: slots whose ended or unused hypotheses score -inf). A document leaves the batch
+    when it is done (greedy / sample: every row has stopped; beam: ``beam_size`` ended hypotheses or none
+    left alive)."""
+    rows_per_doc = {"greedy": 1, "beam": config.beam_size, "sample": config.num_queries}[config.method]
+    logits = decoder.start()  # (n, V): one row per document
+    n_docs, vocab = logits.shape
+    device = logits.device
+    active = list(range(n_docs))
+    width = 1
+    target = torch.zeros((n_docs, 0), dtype=torch.long, device=device)  # (rows, t) the queries so far
+    scores = torch.zeros((n_docs, 1), device=device)  # beam: each row's total log-probability
+    alive = torch.ones((n_docs, 1), dtype=torch.bool, device=device)  # greedy / sample: no stop token yet
+    generators = [torch.Generator().manual_seed(config.seed) for _ in range(n_docs)]
+    ended: list[list[tuple[float, list[int]]]] = [[] for _ in range(n_docs)]  # beam: (score, tokens)
+    queries: list[list[list[int]]] = [[] for _ in range(n_docs)]
+    for step in range(config.max_length):
+        docs = len(active)
+        logits[:, banned] = float("-inf")
+        logp = torch.log_softmax(logits / config.temperature, dim=-1).view(docs, width, vocab)
+        if config.method == "beam":
+            total = (scores.unsqueeze(2) + logp).flatten(1)  # (docs, width * V)
+            scores, best = total.topk(min(rows_per_doc, total.shape[1]), dim=1)  # (docs, k), best first
+            parent, token = best // vocab, best % vocab  # (docs, k) the slot extended, the token added
+            finished = (token == stop) & scores.isfinite()
+            if finished.any():
+                values, parents = scores.tolist(), parent.tolist()
+                for d, j in finished.nonzero().tolist():
+                    ended[active[d]].append((values[d][j], target[d * width + parents[d][j]].tolist()))
+            scores = scores.masked_fill(finished, float("-inf"))  # an ended hypothesis is not extended
+            full = torch.tensor([len(ended[doc]) >= rows_per_doc for doc in active], device=device)
+            done = full | ~scores.isfinite().any(dim=1)  # (docs,)
+        else:
+            if width < rows_per_doc:  # the first step: a document's rows all start from its one state
+                logp = logp.expand(docs, rows_per_doc, vocab)
+            parent = torch.arange(width, device=device).expand(
+                docs, rows_per_doc
+            )  # (docs, k): 1 or k rows before
+            token = (
+                logp.argmax(dim=-1) if config.method == "greedy" else _draw(logp, active, generators, config)
+            )
+            alive = alive.expand(docs, rows_per_doc)
+            token = torch.where(alive, token, torch.full_like(token, stop))  # (docs, k)
+            alive = alive & (token != stop)
+            done = ~alive.any(dim=1)  # (docs,)
+        rows = torch.arange(docs, device=device).unsqueeze(1) * width + parent  # (docs, k) the rows extended
+        target = torch.cat([target[rows.flatten()], token.reshape(-1, 1)], dim=1)  # (docs * k, t + 1)
+        reordered = config.method == "beam" or width != rows_per_doc
+        width = rows_per_doc
+        if bool(done.any()):
+            for d in done.nonzero().flatten().tolist():
+                queries[active[d]] = _finish(
+                    target.view(docs, width, -1)[d], scores[d], ended[active[d]], config, stop
+                )
+            keep = ~done
+            active = [doc for doc, kept in zip(active, keep.tolist()) if kept]
+            rows, token, scores, alive = rows[keep], token[keep], scores[keep], alive[keep]
+            target = target.view(docs, width, -1)[keep].flatten(0, 1)
+            reordered = True
+        if not active or step == config.max_length - 1:
+            break
+        logits = decoder.step(token.flatten(), rows.flatten() if reordered else None)
+    for d, doc in enumerate(active):  # out of length: the rows as they stand
+        queries[doc] = _finish(target.view(len(active), width, -1)[d], scores[d], ended[doc], config, stop)
+    return queries
+
+
+def _draw(
+    logp: torch.Tensor, active: list[int], generators: list[torch.Generator], config: GenerationConfig
+) -> torch.Tensor:  # (docs, k, V) -> (docs, k)
+    """One token a row, each document's from its own generator (from ``temperature`` / ``top_k`` weights)."""
+    weights = logp.exp()
+    if config.top_k:
+        kth = weights.topk(min(config.top_k, weights.shape[-1]), dim=-1).values[..., -1:]
+        weights = torch.where(weights >= kth, weights, torch.zeros_like(weights))
+    weights = weights.cpu()
+    drawn = [torch.multinomial(weights[d], 1, generator=generators[doc]) for d, doc in enumerate(active)]
+    return torch.stack(drawn).squeeze(-1).to(logp.device)
+
+
+def _finish(
+    rows: torch.Tensor,  # (k, t) a document's rows
+    scores: torch.Tensor,  # (k,) their beam scores
+    ended: list[tuple[float, list[int]]],
+    config: GenerationConfig,
+    stop: int,
+) -> list[list[int]]:
+    """A document's queries: its rows cut at the stop token, or for ``beam`` the ``num_queries`` best of the
+    ended hypotheses and of the rows still alive."""
+    if config.method == "beam":
+        alive = [(s, row) for s, row in zip(scores.tolist(), rows.tolist()) if s != float("-inf")]
+        best = sorted(ended + alive, key=lambda item: -item[0])
+        return [tokens for _, tokens in best[: config.num_queries]]
+    return [row[: row.index(stop)] if stop in row else row for row in rows.tolist()]
 
 
 def _one_seq2seq(model, text: str, config: GenerationConfig, generator: torch.Generator) -> list[list[int]]:
