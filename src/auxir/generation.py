@@ -114,7 +114,9 @@ def _mixed_attention_queries(model, documents: list[str], config: GenerationConf
         for row, i in enumerate(chunk):
             source[row, : len(ids[i])] = torch.tensor(ids[i], device=device)
         source, lengths = prepend(prefix, source, lengths)  # (n, Ls) right-padded, (n,)
-        for i, found in zip(chunk, _search(decoder_class(model, source, lengths), config, stop, banned)):
+        for i, found in zip(
+            chunk, _search(decoder_class(model, source, lengths, config.max_length), config, stop, banned)
+        ):
             queries[i] = found
     return queries
 

@@ -58,7 +58,8 @@ def padded_documents(model) -> tuple[torch.Tensor, torch.Tensor]:
 def test_every_step_gives_the_logits_of_re_encoding(model):
     source, lengths = padded_documents(model)
     assert len(set(lengths.tolist())) == len(DOCS)  # every row of the cache has its own padding
-    cached, reference = CachedDecoder(model, source, lengths), ReencodingDecoder(model, source, lengths)
+    cached = CachedDecoder(model, source, lengths, max_new_tokens=5)
+    reference = ReencodingDecoder(model, source, lengths, max_new_tokens=5)
     torch.testing.assert_close(cached.start(), reference.start(), atol=1e-5, rtol=0)
     generator = torch.Generator().manual_seed(0)
     vocab = model.token_head.bias.shape[0]
@@ -79,6 +80,8 @@ def test_every_step_gives_the_logits_of_re_encoding(model):
         found = cached.step(tokens, parents)
         assert found.shape == expected.shape == (rows, vocab)
         torch.testing.assert_close(found, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="holds max_new_tokens = 5 steps"):
+        cached.step(tokens)
 
 
 @pytest.mark.parametrize("method", SETTINGS)

@@ -5,8 +5,8 @@ Under GDMTL's mixed attention (``attention_masks.mixed_attention_mask``) the sou
 never attends to the target, and each target token attends to the source and to the target tokens before it
 only. The keys and values of the source and of the tokens already generated therefore never change as tokens
 are appended. ``CachedDecoder`` encodes the source once, keeps every layer's keys and values (a Hugging Face
-``DynamicCache``, which BERT's self-attention appends to even as an encoder) and runs only the new token through
-the layers at each step. ``ReencodingDecoder`` re-encodes the whole pair at every step with
+``StaticCache``, which BERT's self-attention writes to even as an encoder: allocated once, so a step copies
+nothing but the new token's keys and values) and runs only the new token through the layers at each step. ``ReencodingDecoder`` re-encodes the whole pair at every step with
 ``CrossEncoder.mixed_attention``: the reference, and the path for encoders the cache does not cover
 (``cache_blocker`` says why).
 
@@ -15,7 +15,7 @@ A decoder holds rows, each one partial query of one document; ``start`` gives on
 row, sampling draws several queries from one document; rows left out are dropped) by ``tokens``, and returns
 the logits of the token after each. Logits are float32.
 
-    decoder = CachedDecoder(model, source, source_len)  # (n, Ls) right-padded document ids, (n,) lengths
+    decoder = CachedDecoder(model, source, source_len, 32)  # (n, Ls) right-padded ids, (n,) lengths, steps
     logits = decoder.start()  # (n, V): the first query token of each document
     logits = decoder.step(logits.argmax(-1))  # (n, V): the second
 """
@@ -25,17 +25,19 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-from transformers import DynamicCache
+from transformers import StaticCache
 
 from auxir.models.attention_masks import for_attention, mixed_attention_mask
 
-# Encoders whose self-attention appends to a cache it is passed even when the model is not a decoder, and whose
+# Encoders whose self-attention writes to a cache it is passed even when the model is not a decoder, and whose
 # position ids are plain indices (what the re-encoded pair gets by default). RoBERTa-style embeddings count
 # positions from padding_idx + 1 and would need their own rule: they are re-encoded instead.
 CACHED_MODEL_TYPES = ("bert",)
 
 
 class MixedAttentionDecoder(Protocol):
+    def __init__(self, model, source: torch.Tensor, source_len: torch.Tensor, max_new_tokens: int): ...
+
     def start(self) -> torch.Tensor: ...  # (n_docs, V)
 
     def step(self, tokens: torch.Tensor, parents: torch.Tensor | None = None) -> torch.Tensor: ...  # (R, V)
@@ -58,8 +60,8 @@ def cache_blocker(model) -> str | None:
 class ReencodingDecoder:
     """Every step encodes ``[CLS] document [SEP] query so far [SEP]`` whole and reads the last query position."""
 
-    def __init__(self, model, source: torch.Tensor, source_len: torch.Tensor):
-        self.model = model
+    def __init__(self, model, source: torch.Tensor, source_len: torch.Tensor, max_new_tokens: int):
+        self.model = model  # max_new_tokens: unused, nothing is kept
         self.source, self.source_len = source, source_len  # (n, Ls), (n,)
         self.row_doc = torch.arange(source.shape[0], device=source.device)  # (R,) each row's document
         self.target = source.new_zeros((source.shape[0], 0))  # (R, t) each row's query so far
@@ -90,14 +92,16 @@ class CachedDecoder:
     """The source encoded once; each step runs the new tokens alone through the layers, attending to the
     cached keys and values of the row's source (padding masked) and of its query so far."""
 
-    def __init__(self, model, source: torch.Tensor, source_len: torch.Tensor):
+    def __init__(self, model, source: torch.Tensor, source_len: torch.Tensor, max_new_tokens: int):
         self.model = model
         self.source, self.source_len = source, source_len  # (n, Ls), (n,)
+        self.max_new_tokens = max_new_tokens  # the most tokens ``step`` appends: the cache holds them all
         self.encoder = model.backbone.base_model
         self.implementation = self.encoder.config._attn_implementation
         self.dtype = self.encoder.get_input_embeddings().weight.dtype
-        self.cache = DynamicCache()
-        self.key_mask: torch.Tensor | None = None  # (R, K) the cached positions each row attends
+        self.cache: StaticCache | None = None
+        self.key_mask: torch.Tensor | None = None  # (R, K) the cache slots each row attends
+        self.filled = 0  # cache slots written: the source's width, then one a step
         self.next_position: torch.Tensor | None = None  # (R,) position of each row's next query token
 
     def start(self) -> torch.Tensor:
@@ -107,17 +111,20 @@ class CachedDecoder:
         packed = self.model.template.pack(source, source_len, empty, torch.zeros_like(source_len))
         start = packed.second_offset[:, 0]  # (n,) the first query position
         width = int(start.max())
-        pos = torch.arange(width, device=source.device)  # (W,)
-        self.key_mask = pos < start.unsqueeze(1)  # (n, W) the real source positions
-        mask = mixed_attention_mask(self.key_mask.long(), start.unsqueeze(1))  # (n, 1, W, W) bidirectional
+        slots = width + self.max_new_tokens
+        self.cache = StaticCache(config=self.encoder.config, max_cache_len=slots)
+        pos = torch.arange(slots, device=source.device)  # (K,)
+        self.key_mask = pos < start.unsqueeze(1)  # (n, K) the real source positions; the query's slots follow
+        mask = mixed_attention_mask(self.key_mask.long(), start.unsqueeze(1))[:, :, :width]  # (n, 1, W, K)
         out = self.encoder(
             input_ids=packed.input_ids[:, :width],
             attention_mask=for_attention(mask, self.implementation, self.dtype),
             token_type_ids=packed.token_type_ids[:, :width],
-            position_ids=pos.expand(len(start), width),
+            position_ids=pos[:width].expand(len(start), width),
             past_key_values=self.cache,
         )
-        if self.cache.get_seq_length() != width:
+        self.filled = width
+        if int(self.cache.get_seq_length()) != width:
             raise RuntimeError(
                 f"{type(self.encoder).__name__} did not fill the key-value cache it was given (this version of "
                 "transformers may cache only decoders); generate with GenerationConfig(kv_cache=False)"
@@ -127,13 +134,16 @@ class CachedDecoder:
         return self.model.token_head(last).float()
 
     def step(self, tokens: torch.Tensor, parents: torch.Tensor | None = None) -> torch.Tensor:
+        if self.filled == self.key_mask.shape[1]:
+            raise ValueError(f"CachedDecoder: the cache holds max_new_tokens = {self.max_new_tokens} steps")
         if parents is not None:  # beam search's reordering, sampling's copies, finished documents dropped
-            self.cache.batch_select_indices(parents)
+            self.cache.reorder_cache(parents)
             self.key_mask, self.next_position = self.key_mask[parents], self.next_position[parents]
         rows = tokens.shape[0]
-        # The new token attends to its row's source, its query so far and itself (it is appended to the cache).
-        self.key_mask = torch.cat([self.key_mask, self.key_mask.new_ones((rows, 1))], dim=1)  # (R, K + 1)
-        mask = self.key_mask.view(rows, 1, 1, -1)  # (R, 1, 1, K + 1): one query position
+        # The new token attends to its row's source, its query so far and itself (written to the next slot).
+        self.key_mask[:, self.filled] = True  # (R, K)
+        self.filled += 1
+        mask = self.key_mask.view(rows, 1, 1, -1)  # (R, 1, 1, K): one query position
         out = self.encoder(
             input_ids=tokens.view(rows, 1),
             attention_mask=for_attention(mask, self.implementation, self.dtype),
