@@ -39,6 +39,20 @@ MAPPING_DIR = Path(__file__).resolve().parent / "aspects"  # shipped term mappin
 _PREFIX = "metadata."
 
 
+def config_from_value(cls, value: Any, where: str):
+    """A config dataclass ``cls`` given as itself or as a dict of its fields (as read back from JSON); a clear
+    error naming ``where`` for anything else or for unknown fields."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a mapping of {cls.__name__} fields, found {value!r}")
+    valid = {f.name for f in fields(cls)}
+    unknown = sorted(set(value) - valid)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; valid: {sorted(valid)}")
+    return cls(**value)
+
+
 @dataclass
 class AspectLabelsConfig:
     """Where the aspect labels of a text come from (``architecture.labels`` of the ``madrm`` family).
@@ -83,15 +97,7 @@ class AspectLabelsConfig:
     @classmethod
     def from_value(cls, value: Any, where: str = "AspectLabelsConfig") -> AspectLabelsConfig:
         """The config itself, or one built from its dict (as read back from JSON)."""
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected a mapping with fields/mapping/min_count, found {value!r}")
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(value) - valid)
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; valid: {sorted(valid)}")
-        return cls(**value)
+        return config_from_value(cls, value, where)
 
 
 def metadata_keys(path: str, where: str) -> tuple[str, ...]:

@@ -57,7 +57,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from auxir.data.aspects import AspectLabelsConfig, AspectVocabulary
+from auxir.data.aspects import AspectLabelsConfig, AspectVocabulary, config_from_value
 from auxir.data.token_cache import pad_stack
 from auxir.io import atomic_directory
 from auxir.models.bi_encoder import QUERY_DIR, BiEncoder, BiEncoderConfig, Side
@@ -129,15 +129,7 @@ class PretrainingConfig:
     @classmethod
     def from_value(cls, value: Any, where: str = "PretrainingConfig") -> PretrainingConfig:
         """The config itself, or one built from its dict (as read back from ``aspect_encoder.json``)."""
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected a mapping of PretrainingConfig fields, found {value!r}")
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(value) - valid)
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; valid: {sorted(valid)}")
-        return cls(**value)
+        return config_from_value(cls, value, where)
 
 
 @dataclass
