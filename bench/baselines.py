@@ -118,8 +118,8 @@ SUITE_METRICS = {  # retrievers: recall too; query by document: the QBD paper's 
 # cross-encoder, each without and with MQP (NFCorpus train -> dev; Cranfield 5-fold CV). "qbd": query by
 # document on FIRE 2017 (5-fold CV, whole cases as queries read as up to 4 passages): the ranking loss alone
 # against ranking + doc_representation (qbd-multitask.yaml), and PARADE over the long prior cases against the
-# CLS scorer's first passage (CLS-FirstP), both with the query cut to its first 256 tokens. NOT RUN YET (prepared for the next device session; PARADE's passage count and
-# batch are guesses to fit an H100: 8 passages of 225 tokens, 8 groups a step).
+# CLS scorer's first passage (CLS-FirstP), both with the query cut to its first 256 tokens (PARADE: 8
+# passages of 225 tokens, 8 groups a step, to fit beside the others on one GPU).
 TUNED_CLS = ("monobert", ["objectives=[{name: listwise_softmax, weight: 1.0}]"])
 SCORERS_SUITE = {
     c: {
@@ -139,6 +139,15 @@ QBD_SUITE = {
     "fire2017-legal": {
         "ranking_only": ("qbd-multitask", [RANKING_ONLY_QBD]),
         "qbd": ("qbd-multitask", []),
+        # the options: each query passage pair's scores averaged instead of the best kept; cosine distance
+        "qbd_mean": ("qbd-multitask", ["architecture.long_queries=mean"]),
+        "qbd_cosine": (
+            "qbd-multitask",
+            [
+                "objectives=[{name: pairwise_softmax, weight: 1.0}, {name: doc_representation, weight: 1.0,"
+                " params: {distance: cosine, margin: 1.0, pooling: cls, negatives: all}}]"
+            ],
+        ),
         # PARADE reads the whole query in each passage pair, so both sides of this pair truncate the query
         "cls_firstp": ("qbd-multitask", [RANKING_ONLY_QBD, "architecture.long_queries=truncate"]),
         "parade": (

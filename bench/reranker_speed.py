@@ -28,20 +28,29 @@ ANCHORS_MINILM = {  # DESIGN.md, H200, bf16, 128 tokens
 }
 
 
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn, repeats=7):
     fn()
-    torch.cuda.synchronize()
+    sync()
     times = []
     for _ in range(repeats):
-        torch.cuda.synchronize()
+        sync()
         t = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        sync()
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
 
 
-def train_throughput(model_path, ds, objectives, steps, batch_groups, out):
+def train_throughput(
+    model_path, ds, objectives, steps, batch_groups, out, config=None, num_negatives=1, warmup=20
+):
+    """Training pairs/s of ``steps`` steps after a ``warmup``-step warm-up; ``config``: the cross-encoder's
+    (default: the CLS scorer, 128 tokens), groups of 1 positive + ``num_negatives`` corpus documents."""
     from auxir.data.collate import GroupCollator
     from auxir.data.group_source import GroupBatchSource
     from auxir.data.samples import SampleConfig, TrainGroup, TrainingSamples
@@ -53,7 +62,8 @@ def train_throughput(model_path, ds, objectives, steps, batch_groups, out):
     from auxir.training.weighting import ComponentSchedule
 
     torch.manual_seed(0)
-    model = CrossEncoder.from_pretrained(model_path, CrossEncoderConfig(max_length=128, max_query_length=32))
+    config = config or CrossEncoderConfig(max_length=128, max_query_length=32)
+    model = CrossEncoder.from_pretrained(model_path, config)
     qrels = ds.qrels("train")
     doc_ids = list(ds.docs.ids())
     groups = [
@@ -65,7 +75,10 @@ def train_throughput(model_path, ds, objectives, steps, batch_groups, out):
     queries.add((g.query_id for g in groups), lambda q: ds.queries[q].text)
     docs.add({d for g in groups for d in [g.positive_id, *g.negative_pool]}, lambda d: ds.docs[d].full_text())
     source = GroupBatchSource(
-        samples, SampleConfig(num_negatives=1), GroupCollator(queries, docs, 0), batch_groups
+        samples,
+        SampleConfig(num_negatives=num_negatives),
+        GroupCollator(queries, docs, model.template.pad_id),
+        batch_groups,
     )
     objs = {n: build_objective(n) for n in objectives}
     sched = {n: ComponentSchedule(w) for n, w in objectives.items()}
@@ -81,7 +94,7 @@ def train_throughput(model_path, ds, objectives, steps, batch_groups, out):
         )
         return Trainer(model, objs, sched, source, cfg).train()
 
-    run(20, out / "warm")  # warm-up: cuBLAS handles, autotuning, allocator
+    run(warmup, out / "warm")  # warm-up: cuBLAS handles, autotuning, allocator
     result = run(steps, out / "timed")
     return result.pairs_per_second
 

@@ -77,6 +77,19 @@ def test_cli_writes_expansions_that_the_bm25_index_appends(tiny_bert, tiny_beir,
     assert [h.doc_id for h in hits][:1] == [first]
 
 
+def test_cli_batches_documents_without_changing_their_queries(tiny_bert, tiny_beir, tmp_path) -> None:
+    from auxir.cli import main
+
+    written = {}
+    for batch in (1, 2):  # 3 documents: chunks of 2 and a last chunk of 1
+        out = tmp_path / f"b{batch}.jsonl"
+        args = ["generate-queries", "--model", str(tiny_bert), "--dataset", str(tiny_beir), "--out", str(out)]
+        flags = ["--method", "sample", "--num", "2", "--limit", "3", "--max-length", "4", "--device", "cpu"]
+        assert main([*args, *flags, "--batch-size", str(batch)]) == 0
+        written[batch] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(written[2]) == 3 and written[2] == written[1]
+
+
 def test_expansions_file_errors_name_the_line(tiny_beir, tmp_path, capsys) -> None:
     from auxir.cli import main
 

@@ -25,6 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prefix", action="store_true", help="'sum:' before the document, as in training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    parser.add_argument("--batch-size", type=int, default=32, help="documents decoded together")
     parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
     parser.set_defaults(func=run)
 
@@ -49,14 +50,19 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         prefix=args.prefix,
         seed=args.seed,
+        batch_size=args.batch_size,
     )
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loader = Seq2SeqRanker if read_config(args.model) is not None else CrossEncoder  # auxir.json says which
     model = loader.from_pretrained(args.model).to(device)
     docs = list(itertools.islice(load_dataset(args.dataset).docs, args.limit))
     expansions = {}
-    for doc in tqdm(docs, desc="generate", unit="doc", disable=None):
-        expansions[doc.doc_id] = generate_queries(model, [doc.full_text()], config)[0]
+    with tqdm(total=len(docs), desc="generate", unit="doc", disable=None) as bar:
+        for first in range(0, len(docs), config.batch_size):
+            chunk = docs[first : first + config.batch_size]
+            queries = generate_queries(model, [doc.full_text() for doc in chunk], config)
+            expansions.update((doc.doc_id, generated) for doc, generated in zip(chunk, queries, strict=True))
+            bar.update(len(chunk))
     write_expansions(args.out, expansions)
     print(f"{len(expansions)} documents, {sum(map(len, expansions.values()))} queries -> {args.out}")
     return 0
