@@ -69,8 +69,8 @@ baselines|sjtf|dense|gdmtl|madrm|scorers|qbd)
   python3 bench/baselines.py --suite $stage "${common[@]}" --out /tmp/$name "$@" > /tmp/$name.log 2>&1
   wait
   cp /tmp/$name/results.json.gz $OUT/$name.json.gz; cp /tmp/$name.log $OUT/
-  # the run folders' logs, plots and reranked runs (models are deleted by baselines.py)
-  tar czf $OUT/$name-runs.tar.gz -C /tmp --exclude=first_stage.trec --exclude=fused.trec --exclude='*.npy' --exclude='*.faiss' --exclude='index*' $name
+  # the run folders' logs, plots and reranked runs (models are deleted by baselines.py); RUNS_TAR=0: not
+  [ "${RUNS_TAR:-1}" = 1 ] && tar czf $OUT/$name-runs.tar.gz -C /tmp --exclude=first_stage.trec --exclude=fused.trec --exclude='*.npy' --exclude='*.faiss' --exclude='index*' $name
   [ -d /tmp/tune-$name ] && cp /tmp/tune-$name/trials.jsonl $OUT/tune-$name.jsonl && cp /tmp/tune-$name.log $OUT/
   tail -25 /tmp/tune-$name.log 2>/dev/null; tail -40 /tmp/$name.log ;;
 esac
