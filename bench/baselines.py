@@ -252,7 +252,7 @@ def make_jobs(args, folds_dir: Path) -> list[Job]:
         if collection not in args.collections:
             continue
         spec = COLLECTIONS[collection]
-        folds = range(5) if "cv" in spec else [None]
+        folds = (args.folds or range(5)) if "cv" in spec else [None]
         seeds = args.cv_seeds if "cv" in spec else args.seeds
         for variant, overrides in variants.items():
             if args.variants and variant not in args.variants:
@@ -433,6 +433,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=None, help="only these variants")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--cv-seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--folds", nargs="+", type=int, default=None, help="only these CV folds (0-4)")
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every job")
     parser.add_argument("--jobs", type=int, default=6)
     parser.add_argument("--deadline", type=float, default=480, help="seconds after which no job starts")
