@@ -32,8 +32,9 @@ tune-scorers)
   # bench/spaces/scorer.yaml on SciFact's validation queries; one tar to $OUT (the device returns 8 files)
   gpus=(${TUNE_GPUS:-0 1 2}) i=0
   for recipe in cedr-knrm pacrr parade; do
+    jobs=9; [ $recipe = parade ] && jobs=5  # PARADE: ~16 GiB a SciFact trial, 9 at once ran out of memory
     CUDA_VISIBLE_DEVICES=${gpus[$i]} timeout -s INT ${TUNE_SECONDS:-530} python3 -m auxir tune --recipe $recipe \
-        --space bench/spaces/scorer.yaml --sampler grid --trials 9 --jobs 9 --out /tmp/tune-$recipe \
+        --space bench/spaces/scorer.yaml --sampler grid --trials 9 --jobs $jobs --out /tmp/tune-$recipe \
         --dataset $carry/data/scifact --model $carry/minilm > /tmp/tune-$recipe.log 2>&1 &
     i=$((i + 1))
   done

@@ -1,0 +1,72 @@
+"""The tables of docs/results/scorers.md and qbd.md come from the committed raw results: recompute a few cells
+from the per-query values with bench/baselines_report.py's own functions and compare with the text."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+sys.path.insert(0, str(ROOT / "bench"))
+baselines_report = pytest.importorskip("baselines_report")
+
+
+def merged(folder: str, names: list[str]) -> dict:
+    return baselines_report.merge([baselines_report.load(str(RESULTS / folder / n)) for n in names])
+
+
+def cell(data: dict, collection: str, variant: str, metric: str, kind: str = "reranked") -> str:
+    per_seed = baselines_report.seed_runs(data["jobs"], kind)[(collection, variant)]
+    mean, sd, seeds = baselines_report.summary(per_seed, metric)
+    return f"| {seeds} | {mean:.4f} ± {sd:.4f}" if seeds > 1 else f"| {seeds} | {mean:.4f}"
+
+
+def row(doc: str, label: str) -> str:
+    return next(line for line in doc.splitlines() if line.startswith(f"| {label} |"))
+
+
+def test_qbd_table_cells_are_the_raw_results_means() -> None:
+    data = merged("qbd", ["qbd-s0.json.gz", "qbd-s1.json.gz", "qbd-s2.json.gz", "qbd-long.json.gz"])
+    doc = (RESULTS / "qbd.md").read_text()
+    for variant in ("ranking_only", "qbd", "cls_firstp", "parade"):
+        assert row(doc, variant).startswith(f"| {variant} {cell(data, 'fire2017-legal', variant, 'nDCG@10')}")
+    # three seeds of the main comparison, five folds each
+    runs = [j for j in data["jobs"] if j["variant"] in ("ranking_only", "qbd") and j["status"] == "done"]
+    assert len(runs) == 2 * 3 * 5
+    assert "0.1573 ± 0.0050" in row(doc, "qbd") and "0.1494 ± 0.0089" in row(doc, "ranking_only")
+
+
+def test_scorers_table_cells_are_the_raw_results_means() -> None:
+    names = ["cls", "cedr", "pacrr", "parade", "clscran", "n1", "pm", "qm"]
+    data = merged("scorers", [f"scorers-{n}.json.gz" for n in names])
+    doc = (RESULTS / "scorers.md").read_text()
+    nfcorpus = doc[doc.index("## NFCorpus") : doc.index("## Cranfield")]
+    cranfield = doc[doc.index("## Cranfield") : doc.index("## Speed")]
+    for section, collection in ((nfcorpus, "nfcorpus"), (cranfield, "cranfield")):
+        for variant in ("cls", "cls_mqp", "cedr_knrm", "pacrr", "parade", "parade_mqp"):
+            assert row(section, variant).startswith(
+                f"| {variant} {cell(data, collection, variant, 'nDCG@10')}"
+            )
+    # every Cranfield variant has all five folds of its seed
+    folds = {
+        (j["variant"], j["fold"])
+        for j in data["jobs"]
+        if j["collection"] == "cranfield" and j["status"] == "done"
+    }
+    assert len(folds) == 8 * 5
+
+
+def test_speed_ratios_in_the_text_are_the_json_ratios() -> None:
+    import json
+
+    speed = json.loads((RESULTS / "scorers" / "scorer_speed.json").read_text())
+    doc = (RESULTS / "scorers.md").read_text()
+    doc = doc[doc.index("## Speed") :]
+    for name, label in (("cedr_knrm", "CEDR-KNRM"), ("pacrr", "PACRR"), ("parade", "PARADE")):
+        ratio = speed[name]["rerank_ms"] / speed["cls"]["rerank_ms"]
+        line = next(li for li in doc.splitlines() if re.match(rf"\| {label}( \(|\s\|)", li))
+        assert f"| {ratio:.2f} |" in line
