@@ -258,6 +258,7 @@ def make_jobs(args, folds_dir: Path) -> list[Job]:
             if args.variants and variant not in args.variants:
                 continue
             recipe, overrides = overrides if isinstance(overrides, tuple) else ("monobert", overrides)
+            recipe = args.recipe_files.get(recipe, recipe)  # e.g. a search's best.yaml in its place
             if variant == "ce_dense" and collection != "scifact":  # the question is asked of SciFact only
                 continue
             # The reranker suites' per-collection settings (e.g. NFCorpus's 3 epochs) were chosen for the
@@ -434,7 +435,16 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--cv-seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--folds", nargs="+", type=int, default=None, help="only these CV folds (0-4)")
-    parser.add_argument("--set", nargs="*", default=[], help="overrides for every job")
+    parser.add_argument(
+        "--set", nargs="*", action="extend", default=[], help="overrides for every job (repeatable)"
+    )
+    parser.add_argument(
+        "--recipe-file",
+        nargs="*",
+        default=[],
+        metavar="NAME=PATH",
+        help="run recipe NAME's variants from PATH instead (e.g. bibert=/tmp/tune-bibert/best.yaml)",
+    )
     parser.add_argument("--jobs", type=int, default=6)
     parser.add_argument("--deadline", type=float, default=480, help="seconds after which no job starts")
     parser.add_argument(
@@ -442,6 +452,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.t0 = time.time()
+    if any("=" not in item for item in args.recipe_file):
+        parser.error(f"--recipe-file takes NAME=PATH, found {args.recipe_file}")
+    args.recipe_files = dict(item.split("=", 1) for item in args.recipe_file)
     if args.suite in SUITE_METRICS:
         global METRICS
         METRICS = SUITE_METRICS[args.suite]

@@ -9,10 +9,7 @@ wheels=.whl carry=.device_carry
 case $stage in dense|tune-dense) wheels=.whl_dense carry=.device_carry_dense ;; esac
 # CARRY / WHEELS name other packed folders (e.g. .device_carry_ce with PubMedQA, made by pack_device_data.py)
 wheels=${WHEELS:-$wheels} carry=${CARRY:-$carry}
-# once per machine, also when several stages start at once (each on its own GPU: CUDA_VISIBLE_DEVICES)
-( flock 9; [ -e /tmp/site/.installed ] || { python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/site $wheels/*.whl && touch /tmp/site/.installed; } ) 9>/tmp/site.lock || exit 1
-export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True JAX_PLATFORMS=cpu PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 AUXIR_CACHE=/tmp/auxir-cache
+WHEELS=$wheels source bench/device_env.sh
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 common=(--data-root $carry/data --model $carry/minilm)
 case $stage in

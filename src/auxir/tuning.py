@@ -207,7 +207,7 @@ class _Search:
         probes = [{name: value} for name, spec in self.space.params.items() for value in spec.probe_values()]
         probes.append({name: spec.probe_values()[0] for name, spec in self.space.params.items()})
         for params in probes:
-            sets = [override(k, v) for k, v in params.items()]
+            sets = self.space.overrides(params)
             try:
                 load_recipe(self.recipe, self.overrides + sets)
             except ValueError as error:
@@ -345,7 +345,7 @@ class _Search:
         if not complete:
             return None
         best = self.study.best_trial
-        params = [override(k, v) for k, v in best.params.items()]
+        params = self.space.overrides(best.params)
         recipe = load_recipe(self.recipe, self.overrides + params)
         test = best.user_attrs.get("test_metrics") or {}
         reranked = ", ".join(f"{k} {v:.4f}" for k, v in (test.get("reranked") or {}).items())
@@ -389,7 +389,7 @@ class _Search:
         return self.study.ask(self.distributions)
 
     def command(self, trial) -> list[str]:
-        sets = self.overrides + [override(k, v) for k, v in trial.params.items()]
+        sets = self.overrides + self.space.overrides(trial.params)
         sets += [f"training.output_dir={self.trial_dir(trial.number)}", "training.progress=false"]
         words = [self.python, "-m", "auxir", "train", "--recipe", self.recipe]
         for item in sets:

@@ -5,9 +5,11 @@
     params:
       training.learning_rate: {type: float, low: 1.0e-5, high: 3.0e-4, log: true}
       objectives.0.name: {type: categorical, choices: [listwise_softmax, pairwise_hinge]}
+      objectives.1.weight: {type: categorical, choices: [0.1, 1.0], also: [objectives.2.weight]}
     fixed:                   # overrides every trial gets
       objectives.0.params: {}
 
+``also`` writes the drawn value to more fields too (one λ weighting two objectives, say).
 Every bad entry is an error naming the file, the line and the parameter.
 """
 
@@ -24,9 +26,9 @@ import yaml
 
 ParamType = Literal["float", "int", "categorical"]
 _KEYS: dict[str, set[str]] = {
-    "float": {"type", "low", "high", "log", "step"},
-    "int": {"type", "low", "high", "log", "step"},
-    "categorical": {"type", "choices"},
+    "float": {"type", "low", "high", "log", "step", "also"},
+    "int": {"type", "low", "high", "log", "step", "also"},
+    "categorical": {"type", "choices", "also"},
 }
 
 
@@ -42,6 +44,7 @@ class ParamSpec:
     log: bool = False
     step: float | None = None
     choices: list[Any] = field(default_factory=list)
+    also: list[str] = field(default_factory=list)  # more fields that take the same value
 
     def distribution(self):
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -68,6 +71,14 @@ class SearchSpace:
 
     def fixed_overrides(self) -> list[str]:
         return [override(key, value) for key, value in self.fixed.items()]
+
+    def overrides(self, params: dict[str, Any]) -> list[str]:
+        """``key=value`` for a trial's drawn values, each also written to its spec's ``also`` fields."""
+        return [
+            override(key, value)
+            for name, value in params.items()
+            for key in [name, *(self.params[name].also if name in self.params else [])]
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +140,17 @@ def _param(name: Any, raw: Any, where: str) -> ParamSpec:
     unknown = sorted(set(raw) - _KEYS[kind])
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown} for type {kind}; valid: {sorted(_KEYS[kind])}")
+    spec = _param_values(name, raw, kind, where)
+    also = raw.get("also", [])
+    if not isinstance(also, list) or not all(
+        isinstance(item, str) and item and all(item.split(".")) and item != name for item in also
+    ):
+        raise ValueError(f"{where}: also must be a list of other recipe fields, found {also!r}")
+    spec.also = list(also)
+    return spec
+
+
+def _param_values(name: str, raw: dict, kind: str, where: str) -> ParamSpec:
     if kind == "categorical":
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices:
@@ -209,6 +231,10 @@ def load_space(path: str | Path) -> SearchSpace:
         raise ValueError(
             f"{at('fixed')}: fixed must be a mapping of recipe fields to values, found {fixed!r}"
         )
+    tied = [name for spec in specs.values() for name in spec.also]
+    clash = sorted((set(fixed) | set(specs)) & set(tied)) + sorted({n for n in tied if tied.count(n) > 1})
+    if clash:
+        raise ValueError(f"{at('params')}: {clash} named in an also: list and searched, fixed or tied twice")
     both = sorted(set(fixed) & set(specs))
     if both:
         raise ValueError(f"{at('fixed.' + str(both[0]))}: {both} are both searched (params) and fixed")

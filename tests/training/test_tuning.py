@@ -145,6 +145,14 @@ SPACE_ERRORS = {
         "params:\n  a.b: {type: int, low: 1, high: 2}\nfixed: [a.b=3]\n",
         r"fixed must be a mapping",
     ),
+    "also not a list of fields": (
+        "params:\n  a.b: {type: int, low: 1, high: 2, also: a.c}\n",
+        r":2: parameter 'a.b': also must be a list of other recipe fields, found 'a.c'",
+    ),
+    "also names a searched field": (
+        "params:\n  a.b: {type: int, low: 1, high: 2, also: [a.c]}\n  a.c: {type: int, low: 1, high: 2}\n",
+        r":1: \['a.c'\] named in an also: list and searched, fixed or tied twice",
+    ),
     "not a mapping": ("- a.b\n", r"expected a mapping with metric, direction, params"),
     "not YAML": ("params: {a.b: [\n", r"not valid YAML"),
 }
@@ -333,6 +341,23 @@ def test_grid_runs_each_point_once_and_stops(tmp_path, fake_python):
     points = {(r["params"]["training.learning_rate"], r["params"]["data.first_stage"]) for r in lines}
     assert points == {(lr, fs) for lr in (1e-4, 1e-3) for fs in ("bm25", "crash")}
     assert result.best_params == {"training.learning_rate": 1e-4, "data.first_stage": "bm25"}
+
+
+def test_also_writes_the_drawn_value_to_every_tied_field(tmp_path, fake_python):
+    """MADRAL's λ weights two objectives (eq. 8): one drawn value, both weights, in the trials and best.yaml."""
+    space = write_space(
+        tmp_path / "space.yaml",
+        "params:\n  objectives.1.weight: {type: categorical, choices: [0.03, 0.3],"
+        " also: [objectives.2.weight]}\n",
+    )
+    result = tune("madral", space, tmp_path / "out", trials=2, jobs=2, sampler="grid", python=fake_python)
+    assert result.n_complete == 2
+    seen = sorted(
+        (c["params"]["objectives.1.weight"], c["params"]["objectives.2.weight"]) for c in calls(tmp_path)
+    )
+    assert seen == [(0.03, 0.03), (0.3, 0.3)]
+    best = yaml.safe_load((tmp_path / "out/best.yaml").read_text())
+    assert best["objectives"][1]["weight"] == best["objectives"][2]["weight"] in (0.03, 0.3)
 
 
 # ---- a real search: tiny BERT on the tiny BEIR collection, through the command line ------------------
