@@ -24,7 +24,7 @@ train() {  # name recipe [overrides...]
 }
 [ "${TUNED:-1}" = 1 ] && train tuned monobert "objectives=[{name: listwise_softmax, weight: 1.0}]" &
 [ "${SEQ2SEQ:-0}" = 1 ] && train gdmtl_s gdmtl-s &
-examples() {  # model: 5 sampled and 5 beam queries of the first documents (their ids only are committed)
+examples() {  # model: 5 sampled and 5 beam queries of the first documents (a few go to docs/results/gdmtl/generated/)
   for m in sample beam; do
     python3 -m auxir generate-queries --model $w/$1/best --dataset $data --out $w/$1-${m}5-first.jsonl \
         --method $m --num 5 --top-k 10 --prefix --seed 0 --limit ${LIMIT_S2S:-20} > $w/gen-$1-$m-first.log 2>&1
