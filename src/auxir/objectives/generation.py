@@ -12,6 +12,11 @@ group; ``reduction: mean`` averages over tokens instead, as seq2seq libraries do
   answer, read from the query metadata field ``field`` (PubMedQA: ``long_answer``):
   ``[CLS] P [SEP] Q [SEP] A [SEP]``. The answers are tokenised once, before training, by ``prepare``.
 
+``stop: true`` also trains the end of the target: the state after its last token predicts the ``[SEP]`` that
+closes it, so that ``auxir generate-queries`` learns where a query ends. Eq. 5 sums over the query's own
+tokens only (the default, ``stop: false``); a model trained that way never predicts the end and every
+generated query runs to ``--max-length`` tokens. (An encoder–decoder's labels end with it either way.)
+
 ``prefix: true`` puts the task identifier of §5.2 before the source as text (``sum:`` for query generation,
 ``answer:`` for answers); ``rank:`` for the ranking pairs is ``architecture.task_prefix``. Sources are cut
 so that a pair stays within ``architecture.max_length``. The ranking objective keeps plain bidirectional
@@ -76,10 +81,13 @@ def next_token_loss(
     target: torch.Tensor,  # (n, Lt)
     target_len: torch.Tensor,  # (n,)
     reduction: Reduction = "sum",
+    stop: bool = False,
 ) -> torch.Tensor:
     """Eq. 5 under mixed attention: each target token decoded from the state one position before it (the
     frame token before the target for the first). ``sum``: per-target sums averaged over the targets that
     have a token; ``mean``: the mean over all target tokens. Padding and empty targets add nothing.
+    ``stop``: each target's closing ``[SEP]`` is one more label (decoded from the state of its last token),
+    counted as a token of the target.
 
     An encoder-decoder (``Seq2SeqRanker``, GDMTL §4.3) has a decoder for this: it computes the loss itself,
     ``source`` → encoder and ``target`` → decoder (``generation_loss``), with no mixed attention."""
@@ -92,14 +100,19 @@ def next_token_loss(
     hidden = out.last_hidden_state  # (n, W, H)
     steps = torch.arange(target.shape[1], device=target.device)  # (Lt,)
     rows, cols = (steps < target_len.unsqueeze(1)).nonzero(as_tuple=True)  # (N,) each: real target tokens
+    labels = target[rows, cols].long()  # (N,)
+    if stop:  # one more label per target: the [SEP] after its last token
+        every = torch.arange(len(target), device=target.device)  # (n,)
+        rows, cols = torch.cat([rows, every]), torch.cat([cols, target_len.to(cols.dtype)])
+        labels = torch.cat([labels, torch.full_like(every, model.tokenizer.sep_token_id)])
     if rows.numel() == 0:  # no target token in this batch; keep the head in the graph for DDP
         return model.token_head(hidden[:, 0]).float().sum() * 0.0
-    where = out.target_start[rows, 0] - 1 + cols  # (N,) the position before each target token
+    where = out.target_start[rows, 0] - 1 + cols  # (N,) the position before each label
     logits = model.token_head(hidden[rows, where]).float()  # (N, V)
-    nll = F.cross_entropy(logits, target[rows, cols].long(), reduction="none")  # (N,)
+    nll = F.cross_entropy(logits, labels, reduction="none")  # (N,)
     if reduction == "mean":
         return nll.mean()
-    return nll.sum() / (target_len > 0).sum()
+    return nll.sum() / ((target_len > 0) | stop).sum()
 
 
 class _Generation(Objective):
@@ -111,6 +124,8 @@ class _Generation(Objective):
         super().__init__(params)
         if not isinstance(params.prefix, bool):
             raise ValueError(f"{type(self).__name__}: prefix must be true or false, found {params.prefix!r}")
+        if not isinstance(params.stop, bool):
+            raise ValueError(f"{type(self).__name__}: stop must be true or false, found {params.stop!r}")
         if params.reduction not in ("sum", "mean"):
             raise ValueError(
                 f"{type(self).__name__}: reduction must be 'sum' or 'mean', found {params.reduction!r}"
@@ -131,6 +146,7 @@ class QueryGeneration(_Generation):
     class Params:
         prefix: bool = False  # "sum:" before the passage (§5.2 task conditioning)
         reduction: Reduction = "sum"
+        stop: bool = False  # also learn the [SEP] that ends the query (needed to generate queries)
 
     task_prefix = "sum:"
 
@@ -139,7 +155,9 @@ class QueryGeneration(_Generation):
         query, query_len = model.query_in_pair(
             batch.query, batch.query_len
         )  # a long query: its first passage
-        return next_token_loss(model, source, source_len, query, query_len, self.params.reduction)
+        return next_token_loss(
+            model, source, source_len, query, query_len, self.params.reduction, self.params.stop
+        )
 
 
 def answers_from_queries(
@@ -178,6 +196,7 @@ class AnswerGeneration(_Generation):
         prefix: bool = False  # "answer:" before the passage (§5.2 task conditioning)
         max_answer_length: int = 56  # answer tokens kept (the paper's decoder input: 56 tokens, §5.4)
         reduction: Reduction = "sum"
+        stop: bool = False  # also learn the [SEP] that ends the answer
 
     task_prefix = "answer:"
 
@@ -236,4 +255,6 @@ class AnswerGeneration(_Generation):
         middle_len = torch.full_like(passage_len, middle.shape[1])
         source, source_len = concat_texts(passage, passage_len, middle, middle_len, pad)
         source, source_len = concat_texts(source, source_len, batch.query, batch.query_len, pad)
-        return next_token_loss(model, source, source_len, answer, answer_len, self.params.reduction)
+        return next_token_loss(
+            model, source, source_len, answer, answer_len, self.params.reduction, self.params.stop
+        )
