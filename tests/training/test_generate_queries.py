@@ -100,3 +100,21 @@ def test_expansions_file_errors_name_the_line(tiny_beir, tmp_path, capsys) -> No
         == 2
     )
     assert "bad.jsonl, line 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("objectives", "family", "warned"),
+    [
+        ([{"name": "query_generation", "params": {"prefix": True}}], "cross_encoder", True),
+        ([{"name": "query_generation", "params": {"stop": True}}], "cross_encoder", False),
+        ([{"name": "query_generation", "params": {}}], "seq2seq", False),
+        ([{"name": "listwise_softmax", "params": {}}], "cross_encoder", False),
+    ],
+)
+def test_a_model_that_never_learnt_to_stop_is_named(tmp_path, objectives, family, warned) -> None:
+    from auxir import provenance
+    from auxir.cli.generate_queries import never_learnt_to_stop
+
+    provenance.write(tmp_path, {"recipe": {"family": family, "objectives": objectives}})
+    assert never_learnt_to_stop(str(tmp_path)) is warned
+    assert never_learnt_to_stop(str(tmp_path / "no-provenance")) is False

@@ -30,8 +30,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def never_learnt_to_stop(model_dir: str) -> bool:
+    """True when the folder's provenance shows a cross-encoder trained with ``query_generation`` without
+    ``stop: true``: its token head was never taught the [SEP] that ends a query (GDMTL's eq. 5)."""
+    from auxir import provenance
+
+    recipe = (provenance.read(model_dir) or {}).get("recipe") or {}
+    if recipe.get("family", "cross_encoder") != "cross_encoder":
+        return False  # an encoder-decoder's labels end with its end token
+    return any(
+        o.get("name") == "query_generation" and not (o.get("params") or {}).get("stop", False)
+        for o in recipe.get("objectives") or []
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import itertools
+    import logging
 
     import torch
     from tqdm.auto import tqdm
@@ -54,6 +69,14 @@ def run(args: argparse.Namespace) -> int:
     )
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loader = Seq2SeqRanker if read_config(args.model) is not None else CrossEncoder  # auxir.json says which
+    if loader is CrossEncoder and never_learnt_to_stop(args.model):
+        logging.getLogger(__name__).warning(
+            "%s was trained with query_generation without stop: true, so it never learnt where a query ends: "
+            "every query will run to --max-length %d tokens (retrain with "
+            "--set objectives.<i>.params.stop=true to fix)",
+            args.model,
+            args.max_length,
+        )
     model = loader.from_pretrained(args.model).to(device)
     docs = list(itertools.islice(load_dataset(args.dataset).docs, args.limit))
     expansions = {}
