@@ -37,6 +37,8 @@ COLLECTIONS = {
     },
     "cranfield": {"cv": "test"},
     "vaswani": {"cv": "test"},
+    # bench/wikiqa_passages.py's WikiQA: each question's own candidates, ordered by BM25, reranked
+    "wikiqa-pages": {"train_split": "train", "eval_split": "test", "extra": ["data.first_stage=pool"]},
     "pubmedqa": {"train_split": "train", "eval_split": "test"},
     # FIRE 2017 legal (no train split): 5-fold CV; packed with --max-chars and a BM25 run over the full texts
     "fire2017-legal": {"cv": "test", "extra": ["data.first_stage=bm25-full"]},
@@ -139,6 +141,9 @@ QBD_SUITE = {
     "fire2017-legal": {
         "ranking_only": ("qbd-multitask", [RANKING_ONLY_QBD]),
         "qbd": ("qbd-multitask", []),
+        # the nested search's other learning rate (bench/nested_select.py picks per fold on validation)
+        "ranking_only_lr3e-5": ("qbd-multitask", [RANKING_ONLY_QBD, "training.learning_rate=3e-5"]),
+        "qbd_lr3e-5": ("qbd-multitask", ["training.learning_rate=3e-5"]),
         # the options: each query passage pair's scores averaged instead of the best kept; cosine distance
         "qbd_mean": ("qbd-multitask", ["architecture.long_queries=mean"]),
         "qbd_cosine": (
@@ -194,6 +199,12 @@ MADRM_SUITE = {
         "madral_pre": ("madral-pre", []),
     },
     "scifact": {"bibert": ("bibert", []), "madr": ("madr", [])},
+    "nfcorpus": {
+        "bibert": ("bibert", []),
+        "mpbert": ("madr", ["architecture.extraction=first_tokens", "architecture.other=cls"]),
+        "madr": ("madr", []),
+        "madr_other_cls": ("madr", ["architecture.other=cls"]),
+    },
 }
 
 # The GDMTL issue's runs: the tuned cross-encoder (monobert.yaml) against the same recipe plus query
@@ -216,6 +227,15 @@ GDMTL_SUITE = {
         "tuned": ("monobert", ["objectives=[{name: listwise_softmax, weight: 1.0}]"]),
         **GDMTL_ALL,
         "gdmtl_plus": ("gdmtl-plus", []),
+    },
+    # WikiQA: the answer (the question's first correct sentence) decoded from its page ⊕ the question
+    "wikiqa-pages": {
+        "tuned": ("monobert", ["objectives=[{name: listwise_softmax, weight: 1.0}]"]),
+        **GDMTL_ALL,
+        "gdmtl_plus": (
+            "gdmtl-plus",
+            ["objectives.2.params.field=answer", "objectives.2.params.passage_field=page"],
+        ),
     },
 }
 
@@ -262,9 +282,9 @@ def make_jobs(args, folds_dir: Path) -> list[Job]:
             if variant == "ce_dense" and collection != "scifact":  # the question is asked of SciFact only
                 continue
             # The reranker suites' per-collection settings (e.g. NFCorpus's 3 epochs) were chosen for the
-            # cross-encoder; the dense suite keeps only the sampling ones.
+            # cross-encoder; the dense and MADRM suites keep only the sampling ones.
             extra = spec.get("extra", [])
-            if args.suite == "dense" and recipe != "monobert":
+            if args.suite in ("dense", "madrm") and recipe != "monobert":
                 extra = [e for e in extra if e.startswith("samples.")]
             for seed in seeds:
                 for fold in folds:
@@ -445,6 +465,7 @@ def main() -> None:
         metavar="NAME=PATH",
         help="run recipe NAME's variants from PATH instead (e.g. bibert=/tmp/tune-bibert/best.yaml)",
     )
+    parser.add_argument("--metrics", nargs="+", default=None, help="instead of the suite's metrics")
     parser.add_argument("--jobs", type=int, default=6)
     parser.add_argument("--deadline", type=float, default=480, help="seconds after which no job starts")
     parser.add_argument(
@@ -455,9 +476,8 @@ def main() -> None:
     if any("=" not in item for item in args.recipe_file):
         parser.error(f"--recipe-file takes NAME=PATH, found {args.recipe_file}")
     args.recipe_files = dict(item.split("=", 1) for item in args.recipe_file)
-    if args.suite in SUITE_METRICS:
-        global METRICS
-        METRICS = SUITE_METRICS[args.suite]
+    global METRICS
+    METRICS = args.metrics or SUITE_METRICS.get(args.suite, METRICS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -474,7 +494,7 @@ def main() -> None:
     jobs = make_jobs(args, folds_dir)
     print(f"{len(jobs)} jobs, {args.jobs} at a time", flush=True)
     # The reference variant first, then the longest collections, so the deadline cuts the cheap jobs.
-    longest = ["fire2017-legal", "nfcorpus", "scifact", "vaswani", "cranfield", "pubmedqa"]
+    longest = ["fire2017-legal", "nfcorpus", "scifact", "wikiqa-pages", "vaswani", "cranfield", "pubmedqa"]
     order = sorted(
         jobs,
         key=lambda j: (

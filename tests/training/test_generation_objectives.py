@@ -148,6 +148,44 @@ def test_answer_generation_reads_the_metadata_field_and_matches_by_hand(tiny_ber
     assert loss.item() == pytest.approx(sum(sums) / len(sums), abs=1e-4)
 
 
+PAGES = {"q1": "a page about cats and kittens", "q2": "banks lend money", "q3": "genes are dna"}
+
+
+def test_answer_generation_reads_its_passage_from_a_query_field_when_asked(tiny_bert):
+    """passage_field (WikiQA: the answer sentence's page): P is that text, not the positive document."""
+    model = eager_model(tiny_bert)
+    batch = tiny_batch(model)
+    objective = build_objective("answer_generation", {"field": "answer", "passage_field": "page"})
+    queries = {q: Query(q, text, {"answer": ANSWERS[q], "page": PAGES[q]}) for q, text in QUERIES.items()}
+    objective.prepare(model, answer_context(queries, list(QUERIES)))
+    sep = model.tokenizer.sep_token_id
+    sums, from_documents = [], []
+    for b, (query_id, _, _) in enumerate(GROUPS):
+        page = model.tokenizer(PAGES[query_id], add_special_tokens=False)["input_ids"]
+        document = row(batch.docs[b, 0], batch.doc_len[b, 0])
+        query = row(batch.query[b], batch.query_len[b])
+        answer = model.tokenizer(ANSWERS[query_id], add_special_tokens=False)["input_ids"]
+        sums.append(hand_nll(model, [*page, sep, *query], answer))
+        from_documents.append(hand_nll(model, [*document, sep, *query], answer))
+    with torch.no_grad():
+        loss = objective(model, batch)
+    assert loss.item() == pytest.approx(sum(sums) / len(sums), abs=1e-4)
+    assert abs(sum(sums) - sum(from_documents)) > 1e-3  # the page, not the document, was read
+
+
+def test_answer_generation_names_the_query_without_a_passage(tiny_bert):
+    model = tiny_cross_encoder(tiny_bert)
+    objective = build_objective("answer_generation", {"field": "answer", "passage_field": "page"})
+    queries = {
+        q: Query(q, text, {"answer": ANSWERS[q], **({"page": PAGES[q]} if q != "q3" else {})})
+        for q, text in QUERIES.items()
+    }
+    with pytest.raises(ValueError, match=r"query 'q3' has no passage in metadata field 'page'"):
+        objective.prepare(model, answer_context(queries, list(QUERIES)))
+    with pytest.raises(ValueError, match=r"passage_field is 'page'; give set_answers the passages"):
+        objective.set_answers(model, ANSWERS)
+
+
 def test_answer_generation_is_finite_and_reaches_the_encoder(tiny_bert):
     """What test_objectives checks of every objective that needs nothing beyond a batch."""
     model = tiny_cross_encoder(tiny_bert)

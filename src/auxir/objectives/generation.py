@@ -11,6 +11,8 @@ group; ``reduction: mean`` averages over tokens instead, as seq2seq libraries do
 * ``answer_generation`` (§5.2, GDMTL+): source = the positive passage ⊕ the query, target = the query's
   answer, read from the query metadata field ``field`` (PubMedQA: ``long_answer``):
   ``[CLS] P [SEP] Q [SEP] A [SEP]``. The answers are tokenised once, before training, by ``prepare``.
+  ``passage_field`` reads P from a query metadata field instead of the positive document: for answer
+  sentence selection (WikiQA), where the positive document *is* the answer, P is the page it came from.
 
 ``stop: true`` also trains the end of the target: the state after its last token predicts the ``[SEP]`` that
 closes it, so that ``auxir generate-queries`` learns where a query ends. Eq. 5 sums over the query's own
@@ -161,9 +163,9 @@ class QueryGeneration(_Generation):
 
 
 def answers_from_queries(
-    queries: Mapping[str, Query], query_ids: Iterable[str], field: str
+    queries: Mapping[str, Query], query_ids: Iterable[str], field: str, what: str = "answer"
 ) -> dict[str, str]:
-    """The answer text of each query: its metadata ``field``, which must hold a non-empty string."""
+    """The ``what`` text (answer, passage) of each query: its metadata ``field``, a non-empty string."""
     answers, missing = {}, []
     for query_id in query_ids:
         value = queries[query_id].metadata.get(field)
@@ -174,7 +176,7 @@ def answers_from_queries(
     if missing:
         first = queries[missing[0]]
         raise ValueError(
-            f"answer_generation: query {first.query_id!r} has no answer in metadata field {field!r} "
+            f"answer_generation: query {first.query_id!r} has no {what} in metadata field {field!r} "
             f"(found {first.metadata.get(field)!r}; its metadata fields: {sorted(first.metadata) or 'none'}); "
             f"{len(missing)} of {len(missing) + len(answers)} training queries lack it "
             f"(first ids: {', '.join(missing[:5])}); set the objective's params.field"
@@ -197,6 +199,7 @@ class AnswerGeneration(_Generation):
         max_answer_length: int = 56  # answer tokens kept (the paper's decoder input: 56 tokens, §5.4)
         reduction: Reduction = "sum"
         stop: bool = False  # also learn the [SEP] that ends the answer
+        passage_field: str | None = None  # P from this query metadata field, not the positive document
 
     task_prefix = "answer:"
 
@@ -207,16 +210,40 @@ class AnswerGeneration(_Generation):
                 f"answer_generation: max_answer_length must be ≥ 1, got {params.max_answer_length}"
             )
         self._answers: TokenCache | None = None
+        self._passages: TokenCache | None = None
 
     def prepare(self, model, ctx: Context) -> None:
-        """Read the training queries' answers from ``ctx``'s dataset and tokenise them once."""
-        self.set_answers(model, answers_from_queries(ctx.ds.queries, ctx.split.train, self.params.field))
+        """Read the training queries' answers (and passages) from ``ctx``'s dataset; tokenise them once."""
+        queries, train, field = ctx.ds.queries, ctx.split.train, self.params.passage_field
+        passages = answers_from_queries(queries, train, field, "passage") if field else None
+        self.set_answers(model, answers_from_queries(queries, train, self.params.field), passages)
 
-    def set_answers(self, model, answers: Mapping[str, str]) -> None:
-        """Answer texts by query id, tokenised once (as queries and documents are) for ``model``."""
+    def set_answers(
+        self, model, answers: Mapping[str, str], passages: Mapping[str, str] | None = None
+    ) -> None:
+        """Answer texts by query id, tokenised once (as queries and documents are) for ``model``; with
+        ``passage_field``, each query's passage too (cut to the model's ``max_length``)."""
         cache = TokenCache(model.tokenizer, self.params.max_answer_length)
         cache.add(answers, answers.__getitem__)
         self._answers = cache
+        if self.params.passage_field:
+            if passages is None:
+                raise ValueError(
+                    f"answer_generation: passage_field is {self.params.passage_field!r}; "
+                    "give set_answers the passages too"
+                )
+            self._passages = TokenCache(model.tokenizer, model.config.max_length)
+            self._passages.add(passages, passages.__getitem__)
+
+    def passages(self, model, batch: GroupBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each group's passage: its positive document, or its query's ``passage_field`` text."""
+        if self._passages is None:
+            return self.positives(model, batch)
+        ids, lengths = pad_stack([self._passages[q] for q in batch.query_ids], model.template.pad_id)
+        device = batch.query.device
+        prefix = model.text_ids(self.task_prefix) if self.params.prefix else ()
+        ids, lengths = torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device)
+        return prepend(prefix, ids, lengths)
 
     def answer_tokens(self, batch: GroupBatch, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's answers, right-padded: (B, La) ids and (B,) lengths on the batch's device."""
@@ -239,7 +266,7 @@ class AnswerGeneration(_Generation):
     def __call__(self, model, batch: GroupBatch) -> torch.Tensor:
         pad = model.template.pad_id
         answer, answer_len = self.answer_tokens(batch, pad)
-        passage, passage_len = self.positives(model, batch)
+        passage, passage_len = self.passages(model, batch)
         # Passage and query are joined as the pair template joins two segments ([SEP] for BERT). The
         # passage is cut first: the query and the answer stay whole within max_length.
         middle = torch.tensor(model.template.middle, dtype=passage.dtype, device=passage.device)
