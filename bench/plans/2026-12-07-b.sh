@@ -3,7 +3,7 @@
 # cranfield, vaswani from bench/pack_device_data.py and wikiqa-pages from bench/wikiqa_passages.py).
 #   lane 1 (#9): GDMTL / GDMTL+ against the tuned cross-encoder on WikiQA, 3 seeds; GDMTL+ decodes each
 #           question's answer sentence from its page ⊕ the question (answer_generation passage_field: page)
-#   lane 2 (#6): the balanced (grad_ratio) SJTF variants on NFCorpus, seed 0 (seeds 1-2 as time allows)
+#   lane 2 (#6): the balanced (grad_ratio) SJTF variants on NFCorpus, seeds 0-2 (no job starts after 200 s)
 set -u
 export CARRY=.device_carry_ce WHEELS=.whl_ce RUNS_TAR=0
 source bench/device_env.sh
@@ -11,7 +11,7 @@ t0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 TAG=-wq bash bench/gpu_run.sh gdmtl --collections wikiqa-pages --seeds 0 1 2 --jobs 9 --metrics AP RR nDCG@10 \
     --deadline 250 --hard-deadline ${HARD:-545} > /tmp/gdmtl-wq.out 2>&1 &
-TAG=-nfgr bash bench/gpu_run.sh sjtf --collections nfcorpus --seeds ${NF_SEEDS:-0} --jobs 4 \
+TAG=-nfgr bash bench/gpu_run.sh sjtf --collections nfcorpus --seeds ${NF_SEEDS:-0 1 2} --jobs 6 \
     --variants mqp_a0.05_gr mqp_a0.2_gr mpp_a0.2_gr mqp_all_a0.2_gr \
     --deadline 200 --hard-deadline ${HARD:-545} > /tmp/sjtf-nfgr.out 2>&1 &
 wait
