@@ -11,7 +11,7 @@ t0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 TAG=-wq bash bench/gpu_run.sh gdmtl --collections wikiqa-pages --seeds 0 1 2 --jobs 9 --metrics AP RR nDCG@10 \
     --deadline 250 --hard-deadline ${HARD:-545} > /tmp/gdmtl-wq.out 2>&1 &
-TAG=-nfgr bash bench/gpu_run.sh sjtf --collections nfcorpus --seeds ${NF_SEEDS:-0 1 2} --jobs 6 \
+TAG=-nfgr bash bench/gpu_run.sh sjtf --collections nfcorpus --seeds ${NF_SEEDS:-0 1 2} --jobs ${NF_JOBS:-6} \
     --variants mqp_a0.05_gr mqp_a0.2_gr mpp_a0.2_gr mqp_all_a0.2_gr \
     --deadline 200 --hard-deadline ${HARD:-545} > /tmp/sjtf-nfgr.out 2>&1 &
 wait
