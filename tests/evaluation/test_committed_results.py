@@ -85,3 +85,38 @@ def test_speed_tables_are_the_json_ratios() -> None:
         [folder / "scorer_speed-h100-clsfirst.json", folder / "scorer_speed-h100-clslast.json"]
     )
     assert "| CEDR-KNRM | 0.80 / 0.75 (**0.78**)" in table and "| PARADE | 0.61 / 0.57 (**0.59**)" in table
+
+
+def test_gdmtl_wikiqa_table_cells_are_the_raw_results_means() -> None:
+    data = merged("gdmtl/wikiqa", ["gdmtl-wq.json.gz"])
+    doc = (RESULTS / "gdmtl.md").read_text()
+    section = doc[doc.index("## WikiQA") : doc.index("## Encoder–decoder variants")]
+    labels = {"tuned": "tuned cross-encoder", "gdmtl": "GDMTL", "gdmtl_plus": "GDMTL+ (answer from page)"}
+    for variant, label in labels.items():
+        per_seed = baselines_report.seed_runs(data["jobs"], "reranked")[("wikiqa-pages", variant)]
+        cells = [baselines_report.summary(per_seed, m) for m in ("AP", "RR", "nDCG@10")]
+        seeds = ", ".join(str(s) for s in sorted(per_seed))
+        text = " | ".join(f"{mean:.4f} ± {sd:.4f}" for mean, sd, _ in cells)
+        assert row(section, label).startswith(f"| {label} | {seeds} | {text} |")
+    assert "| tuned cross-encoder | 0, 1 | 0.8293 ± 0.0164" in section
+
+
+def test_sjtf_nfcorpus_balanced_rows_are_the_raw_runs() -> None:
+    """Each balanced NFCorpus row: the balanced run, tuned and the unbalanced twin of the same seed."""
+    data = merged("baselines", ["sjtf-nf-ref.json.gz", "sjtf-nf.json.gz", "sjtf-nfgr.json.gz"])
+    done = {
+        (j["variant"], j["seed"]): j["metrics"]
+        for j in data["jobs"]
+        if j["status"] == "done" and j["collection"] == "nfcorpus"
+    }
+    doc = (RESULTS / "sjtf.md").read_text()
+    section = doc[doc.index("### NFCorpus, balanced variants") : doc.index("## What was not run")]
+    balanced = [(v, s) for v, s in done if v.endswith("_gr")]
+    assert len(balanced) == 4
+    for variant, seed in balanced:
+        values = [done[(v, seed)]["reranked"]["nDCG@10"] for v in ("tuned", variant[:-3], variant)]
+        fused = " / ".join(f"{done[(v, seed)]['fused']['nDCG@10']:.4f}" for v in ("tuned", variant[:-3], variant))
+        cells = " | ".join(f"{x:.4f}" for x in values)
+        assert row(section, variant) == (
+            f"| {variant} | {seed} | {cells} | {values[2] - values[0]:+.4f} | {values[2] - values[1]:+.4f} | {fused} |"
+        )
