@@ -115,7 +115,9 @@ def test_sjtf_nfcorpus_balanced_rows_are_the_raw_runs() -> None:
     assert len(balanced) == 4
     for variant, seed in balanced:
         values = [done[(v, seed)]["reranked"]["nDCG@10"] for v in ("tuned", variant[:-3], variant)]
-        fused = " / ".join(f"{done[(v, seed)]['fused']['nDCG@10']:.4f}" for v in ("tuned", variant[:-3], variant))
+        fused = " / ".join(
+            f"{done[(v, seed)]['fused']['nDCG@10']:.4f}" for v in ("tuned", variant[:-3], variant)
+        )
         cells = " | ".join(f"{x:.4f}" for x in values)
         assert row(section, variant) == (
             f"| {variant} | {seed} | {cells} | {values[2] - values[0]:+.4f} | {values[2] - values[1]:+.4f} | {fused} |"

@@ -163,7 +163,11 @@ class QueryGeneration(_Generation):
 
 
 def answers_from_queries(
-    queries: Mapping[str, Query], query_ids: Iterable[str], field: str, what: str = "answer"
+    queries: Mapping[str, Query],
+    query_ids: Iterable[str],
+    field: str,
+    what: str = "answer",
+    param: str = "field",
 ) -> dict[str, str]:
     """The ``what`` text (answer, passage) of each query: its metadata ``field``, a non-empty string."""
     answers, missing = {}, []
@@ -179,7 +183,7 @@ def answers_from_queries(
             f"answer_generation: query {first.query_id!r} has no {what} in metadata field {field!r} "
             f"(found {first.metadata.get(field)!r}; its metadata fields: {sorted(first.metadata) or 'none'}); "
             f"{len(missing)} of {len(missing) + len(answers)} training queries lack it "
-            f"(first ids: {', '.join(missing[:5])}); set the objective's params.field"
+            f"(first ids: {', '.join(missing[:5])}); set the objective's params.{param}"
         )
     return answers
 
@@ -215,7 +219,7 @@ class AnswerGeneration(_Generation):
     def prepare(self, model, ctx: Context) -> None:
         """Read the training queries' answers (and passages) from ``ctx``'s dataset; tokenise them once."""
         queries, train, field = ctx.ds.queries, ctx.split.train, self.params.passage_field
-        passages = answers_from_queries(queries, train, field, "passage") if field else None
+        passages = answers_from_queries(queries, train, field, "passage", "passage_field") if field else None
         self.set_answers(model, answers_from_queries(queries, train, self.params.field), passages)
 
     def set_answers(
