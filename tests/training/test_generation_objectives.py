@@ -186,6 +186,9 @@ def test_answer_generation_names_the_query_without_a_passage(tiny_bert):
         objective.prepare(model, answer_context(queries, list(QUERIES)))
     with pytest.raises(ValueError, match=r"passage_field is 'page'; give set_answers the passages"):
         objective.set_answers(model, ANSWERS)
+    objective.set_answers(model, ANSWERS, {q: p for q, p in PAGES.items() if q != "q2"})
+    with pytest.raises(ValueError, match=r"query 'q2' has no passage \(metadata field 'page'\)"):
+        objective(model, tiny_batch(model))
 
 
 def test_answer_generation_is_finite_and_reaches_the_encoder(tiny_bert):

@@ -243,6 +243,12 @@ class AnswerGeneration(_Generation):
         """Each group's passage: its positive document, or its query's ``passage_field`` text."""
         if self._passages is None:
             return self.positives(model, batch)
+        absent = [q for q in batch.query_ids if q not in self._passages]
+        if absent:
+            raise ValueError(
+                f"answer_generation: query {absent[0]!r} has no passage (metadata field "
+                f"{self.params.passage_field!r}) among the passages given to prepare/set_answers"
+            )
         ids, lengths = pad_stack([self._passages[q] for q in batch.query_ids], model.template.pad_id)
         device = batch.query.device
         prefix = model.text_ids(self.task_prefix) if self.params.prefix else ()
