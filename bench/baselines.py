@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -253,6 +254,7 @@ class Job:
     seconds: float = 0.0
     error: str = ""
     metrics: dict = field(default_factory=dict)
+    retries: int = 0  # restarts after running out of GPU memory
 
 
 def make_jobs(args, folds_dir: Path) -> list[Job]:
@@ -353,23 +355,43 @@ def run_job(job: Job, args, deadline: float) -> Job:
         command += ["--set", item]
     started = time.time()
     env = {**os.environ, "OMP_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false"}
-    try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=max(30, args.hard_deadline - (time.time() - args.t0)),
-        )
+    while True:
+        try:
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=max(30, args.hard_deadline - (time.time() - args.t0)),
+            )
+        except subprocess.TimeoutExpired:
+            job.status = "killed (deadline)"
+            break
         job.status = "done" if done.returncode == 0 else "failed"
-        if done.returncode:
-            job.error = done.stderr[-2000:]
+        if not done.returncode:
+            break
+        job.error = done.stderr[-2000:]
+        # Runs sharing a GPU all reach their peak memory at once when they start together: a run that
+        # ran out of memory starts again (from scratch) a little later, while no new job may start yet.
+        if (
+            "CUDA out of memory" in done.stderr
+            and job.retries < args.oom_retries
+            and time.time() + args.oom_wait < deadline
+        ):
+            job.retries += 1
             print(
-                f"{job.collection} {job.variant} seed {job.seed} fold {job.fold} failed:\n{done.stderr[-1500:]}",
+                f"{job.collection} {job.variant} seed {job.seed} fold {job.fold}: out of GPU memory, "
+                f"again in {args.oom_wait:.0f}s (retry {job.retries} of {args.oom_retries})",
                 flush=True,
             )
-    except subprocess.TimeoutExpired:
-        job.status = "killed (deadline)"
+            time.sleep(args.oom_wait)
+            shutil.rmtree(out, ignore_errors=True)
+            continue
+        print(
+            f"{job.collection} {job.variant} seed {job.seed} fold {job.fold} failed:\n{done.stderr[-1500:]}",
+            flush=True,
+        )
+        break
     job.seconds = time.time() - started
     if job.status == "done":
         job.metrics = json.loads((out / "metrics.json").read_text())
@@ -467,6 +489,10 @@ def main() -> None:
     )
     parser.add_argument("--metrics", nargs="+", default=None, help="instead of the suite's metrics")
     parser.add_argument("--jobs", type=int, default=6)
+    parser.add_argument(
+        "--oom-retries", type=int, default=2, help="restarts of a run that ran out of GPU memory"
+    )
+    parser.add_argument("--oom-wait", type=float, default=30, help="seconds before such a restart")
     parser.add_argument("--deadline", type=float, default=480, help="seconds after which no job starts")
     parser.add_argument(
         "--hard-deadline", type=float, default=570, help="seconds after which running jobs are killed"

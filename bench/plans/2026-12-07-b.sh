@@ -5,7 +5,8 @@
 #           question's answer sentence from its page ⊕ the question (answer_generation passage_field: page)
 #   lane 2 (#6): the balanced (grad_ratio) SJTF variants on NFCorpus, seeds 0-2 (no job starts after 200 s)
 # Ran 2026-12-07 on an H100 with NF_JOBS=4: 13 processes were too many for 80 GB (3 WikiQA and 3 NFCorpus
-# runs failed with out-of-memory at start); on an H100 run the lanes one after the other, or NF_JOBS=2.
+# runs failed with out-of-memory at start; bench/baselines.py now restarts such runs, --oom-retries); on an
+# H100 run the lanes one after the other, or NF_JOBS=2.
 set -u
 export CARRY=.device_carry_ce WHEELS=.whl_ce RUNS_TAR=0
 source bench/device_env.sh
