@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from auxir.data.dataset import load_dataset
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench_module import bench_module
 
 
 def converter():
-    spec = importlib.util.spec_from_file_location("wikiqa_passages", ROOT / "bench" / "wikiqa_passages.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("wikiqa_passages")
 
 
 def write_wikiqa(root: Path) -> None:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench_module import bench_module
 
 
 def bench():
-    spec = importlib.util.spec_from_file_location("baselines_bench", ROOT / "bench" / "baselines.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("baselines")
 
 
 def fake_runs(monkeypatch, module, stderrs: list[str]) -> list[list[str]]:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench_module import bench_module
 
 
 def selector():
-    spec = importlib.util.spec_from_file_location("nested_select", ROOT / "bench" / "nested_select.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("nested_select")
 
 
 def job(variant: str, fold: int, valid: float, test: float, status: str = "done") -> dict:
