@@ -11,7 +11,8 @@ scored by a model chosen without it. Ties go to the first setting listed.
 
 The output is a results file like bench/baselines.py's (one job per fold and seed, variant renamed, its
 ``overrides`` those of the chosen setting, plus ``chosen_from``), so baselines_report.py and
-versus_report.py read it beside the others. Only jobs found in every input file's grid for a fold count.
+versus_report.py read it beside the others. A fold where some setting of the grid did not finish is left
+out (and said).
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ def choose(jobs: list[dict], name: str, grid: list[str]) -> tuple[list[dict], li
         job = {
             **found[best],
             "variant": name,
+            "chosen": best,
             "chosen_from": {v: found[v]["metrics"]["best_valid"] for v in grid},
         }
-        job["chosen"] = best
         chosen.append(job)
         notes.append(
             f"{name} {key}: {best} (valid "
