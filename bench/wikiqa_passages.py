@@ -29,6 +29,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from auxir.data.dataset import load_dataset
+from auxir.data.records import ScoredDoc
+from auxir.data.trec import write_run
 from auxir.retrieval.bm25 import BM25Index
 
 
@@ -86,15 +88,12 @@ def build(src: Path, out: Path) -> dict[str, int]:
             for query_id in sorted(q for q in answerable if split_of[q] == split):
                 for doc_id in sorted(answerable[query_id]):
                     f.write(f"{query_id}\t{doc_id}\t{answerable[query_id][doc_id]}\n")
-    with open(out / "runs" / "pool.trec", "w", encoding="utf-8") as f:
-        for query_id in sorted(answerable):
-            ranked = sorted(
-                answerable[query_id], key=lambda d: (-scores.get((query_id, d), 0.0), page_position(d))
-            )
-            for rank, doc_id in enumerate(ranked, 1):
-                f.write(
-                    f"{query_id} Q0 {doc_id} {rank} {scores.get((query_id, doc_id), 0.0):.4f} bm25-pool\n"
-                )
+    pool_run = [  # scores to 4 decimals, as the 2026-12-07 runs read them
+        ScoredDoc(query_id, doc_id, round(scores.get((query_id, doc_id), 0.0), 4))
+        for query_id in sorted(answerable)
+        for doc_id in answerable[query_id]
+    ]
+    write_run(out / "runs" / "pool.trec", pool_run, tag="bm25-pool")
     counts = {split: sum(1 for q in answerable if split_of[q] == split) for split in ("train", "test")}
     counts["documents"] = len(used)
     (out / "README.md").write_text(
