@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Device call E of 2026-12-07, session 10 (one GPU; carry .device_carry_fwq .whl_ce): plan c (#10's nested
 # learning-rate search on FIRE 2017) and plan d's WikiQA runs (#9) in one call, since machines were scarce.
-# .device_carry_fwq holds one MiniLM, FIRE packed with --max-chars 14000 (the 64 MiB limit; the qbd recipes
+# .device_carry_fwq holds one MiniLM, FIRE packed with --max-chars 10000 (the 64 MiB limit; the qbd recipes
 # read each prior case's first 253 tokens, so nothing they read is cut; the BM25 run is the same file as
 # .device_carry_fire's) and .device_carry_ce's wikiqa-pages (the copy seeds 0 and 1 ran on):
-#   bench/pack_device_data.py --out .device_carry_fwq --max-chars 14000 --max-query-chars 8000 --bm25-run 100 \
-#       fire2017-legal && cp -r .device_carry_ce/data/wikiqa-pages .device_carry_fwq/data/
+#   bench/pack_device_data.py --out .device_carry_fwq --max-chars 10000 --max-query-chars 8000 --bm25-run 100 \
+#       fire2017-legal && cp -r .device_carry_ce/data/wikiqa-pages .device_carry_fwq/data/ && rm .device_carry_fwq/minilm/{README.md,data_config.json}
 # On an H200 the lanes share the GPU; on a smaller card the WikiQA lane waits for FIRE's.
 set -u
 export CARRY=.device_carry_fwq WHEELS=.whl_ce RUNS_TAR=0
