@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Device call D of 2026-12-07, session 10 (one GPU; carry .device_carry_ce .whl_ce, as plan b): the runs that
-# plan b lost to out-of-memory or to its start deadline.
+# Device call D of 2026-12-07, session 10 (one GPU; carry .device_carry_nfwq .whl_ce): the runs that plan b
+# lost to out-of-memory or to its start deadline. .device_carry_ce no longer fits 64 MiB beside the working tree
+# (the device counts disk blocks), so .device_carry_nfwq holds only NFCorpus and WikiQA:
+#   bench/pack_device_data.py --out .device_carry_nfwq nfcorpus && cp -r .device_carry_ce/data/wikiqa-pages \
+#       .device_carry_nfwq/data/     (the copy plan b's runs read)
 #   #9: WikiQA tuned seed 2, GDMTL and GDMTL+ seed 0 (so each row has seeds 0-2)
 #   #6: NFCorpus balanced SJTF: seeds 0 and 2 of mqp_a0.05_gr, mqp_a0.2_gr, mpp_a0.2_gr; seeds 1 and 2 of
 #       mqp_all_a0.2_gr (so each variant has seeds 0-2)
 # 9 processes at most (plan b's 13 did not fit an H100's 80 GB). NF=0: the WikiQA runs only.
 set -u
-export CARRY=.device_carry_ce WHEELS=.whl_ce RUNS_TAR=0
+export CARRY=${CARRY:-.device_carry_nfwq} WHEELS=.whl_ce RUNS_TAR=0
 source bench/device_env.sh
 t0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader

@@ -20,6 +20,6 @@ wq(){ TAG=-wq2 bash bench/gpu_run.sh gdmtl --collections wikiqa-pages --metrics 
       wait; }
 fire(){ TAG=-lr bash bench/gpu_run.sh qbd --collections fire2017-legal --variants ranking_only_lr3e-5 qbd_lr3e-5 \
         --seeds 0 --cv-seeds 0 --jobs 10 --deadline 250 --hard-deadline ${HARD:-545} > /tmp/lr.out 2>&1; }
-if [ "$mem" -gt 100000 ]; then fire & wq; wait; else fire; HARD=$((545 - $(date +%s) + t0)) wq; fi
+if [ "$mem" -gt 100000 ]; then fire & wq; wait; else fire; HARD=$((${HARD:-545} - $(date +%s) + t0)) wq; fi
 echo "all done at $(($(date +%s) - t0)) s"
 for f in /tmp/lr.out /tmp/wq2.out /tmp/wq3.out; do echo "== $f"; grep -E "done|failed|skipped" $f | tail -12; done
