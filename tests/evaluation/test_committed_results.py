@@ -67,6 +67,33 @@ def test_scorers_table_cells_are_the_raw_results_means() -> None:
     assert len(folds) == 8 * 5
 
 
+def test_qbd_nested_table_is_the_raw_runs() -> None:
+    """Each fold row of qbd.md's nested search: test (validation) nDCG@10 of both rates, and the rate chosen."""
+    data = merged("qbd", ["qbd-s0.json.gz", "qbd-lr.json.gz"])
+    runs = {
+        (j["variant"], j["fold"]): j["metrics"]
+        for j in data["jobs"]
+        if j["status"] == "done" and j["seed"] == 0 and j["collection"] == "fire2017-legal"
+    }
+    doc = (RESULTS / "qbd.md").read_text()
+    section = doc[doc.index("## Nested learning-rate search") : doc.index("## Setup")]
+
+    def cells(variant: str, fold: int) -> list[str]:
+        pair = [runs.get((v, fold)) for v in (variant, f"{variant}_lr3e-5")]
+        text = [
+            f"{m['reranked']['nDCG@10']:.4f} ({m['best_valid']:.4f})" if m else "out of memory" for m in pair
+        ]
+        chosen = (
+            "—" if None in pair else ("1e-4" if pair[0]["best_valid"] >= pair[1]["best_valid"] else "3e-5")
+        )
+        return [*text, chosen]
+
+    for fold in range(5):
+        expected = [str(fold), *cells("ranking_only", fold), *cells("qbd", fold)]
+        assert row(section, str(fold)) == "| " + " | ".join(expected) + " |"
+    assert sum(1 for key in runs if key[0].endswith("_lr3e-5")) == 6
+
+
 def test_speed_tables_are_the_json_ratios() -> None:
     """Every speed table of scorers.md is bench/scorer_speed.py's report of the JSON files it names."""
     scorer_speed = pytest.importorskip("scorer_speed")
