@@ -69,7 +69,7 @@ def test_scorers_table_cells_are_the_raw_results_means() -> None:
 
 def test_qbd_nested_table_is_the_raw_runs() -> None:
     """Each fold row of qbd.md's nested search: test (validation) nDCG@10 of both rates, and the rate chosen."""
-    data = merged("qbd", ["qbd-s0.json.gz", "qbd-lr.json.gz"])
+    data = merged("qbd", ["qbd-s0.json.gz", "qbd-lr.json.gz", "qbd-lr2.json.gz", "qbd-lr3.json.gz"])
     runs = {
         (j["variant"], j["fold"]): j["metrics"]
         for j in data["jobs"]
@@ -91,7 +91,19 @@ def test_qbd_nested_table_is_the_raw_runs() -> None:
     for fold in range(5):
         expected = [str(fold), *cells("ranking_only", fold), *cells("qbd", fold)]
         assert row(section, str(fold)) == "| " + " | ".join(expected) + " |"
-    assert sum(1 for key in runs if key[0].endswith("_lr3e-5")) == 6
+    assert sum(1 for key in runs if key[0].endswith("_lr3e-5")) == 10
+    # the tuned runs (bench/nested_select.py's output): one chosen run a fold, and the table's nDCG@10 means
+    nested = baselines_report.load(str(RESULTS / "qbd" / "qbd-nested.json.gz"))
+    assert sorted((j["variant"], j["fold"]) for j in nested["jobs"]) == sorted(
+        (v, f) for v in ("qbd_tuned", "ranking_only_tuned") for f in range(5)
+    )
+    for job in nested["jobs"]:
+        base = job["variant"].removesuffix("_tuned")
+        rate = "3e-5" if job["chosen"].endswith("_lr3e-5") else "1e-4"
+        assert row(section, str(job["fold"])).strip("| ").split(" | ")[3 if base == "ranking_only" else 6] == rate
+    tuned = [cell(nested, "fire2017-legal", v, "nDCG@10") for v in ("ranking_only_tuned", "qbd_tuned")]
+    assert tuned == ["| 1 | 0.1504", "| 1 | 0.1690"]
+    assert row(section, "nDCG@10").startswith("| nDCG@10 | 0.1595 | 0.1583 | 0.1504 | 0.1690 |")
 
 
 def test_speed_tables_are_the_json_ratios() -> None:
