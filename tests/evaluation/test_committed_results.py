@@ -100,7 +100,10 @@ def test_qbd_nested_table_is_the_raw_runs() -> None:
     for job in nested["jobs"]:
         base = job["variant"].removesuffix("_tuned")
         rate = "3e-5" if job["chosen"].endswith("_lr3e-5") else "1e-4"
-        assert row(section, str(job["fold"])).strip("| ").split(" | ")[3 if base == "ranking_only" else 6] == rate
+        assert (
+            row(section, str(job["fold"])).strip("| ").split(" | ")[3 if base == "ranking_only" else 6]
+            == rate
+        )
     tuned = [cell(nested, "fire2017-legal", v, "nDCG@10") for v in ("ranking_only_tuned", "qbd_tuned")]
     assert tuned == ["| 1 | 0.1504", "| 1 | 0.1690"]
     assert row(section, "nDCG@10").startswith("| nDCG@10 | 0.1595 | 0.1583 | 0.1504 | 0.1690 |")
