@@ -164,3 +164,14 @@ def test_sjtf_nfcorpus_balanced_rows_are_the_raw_runs() -> None:
         assert row(section, variant) == (
             f"| {variant} | {seed} | {cells} | {values[2] - values[0]:+.4f} | {values[2] - values[1]:+.4f} | {fused} |"
         )
+
+
+def test_madrm_nfcorpus_table_cells_are_the_raw_results_means() -> None:
+    data = merged("madrm/nfcorpus", [f"madrm-nf{n}.json.gz" for n in ("", "2", "3", "4")])
+    doc = (RESULTS / "madrm.md").read_text()
+    section = doc[doc.index("## NFCorpus (train") : doc.index("## Second round")]
+    for variant in ("bibert", "mpbert", "madr", "madr_other_cls"):
+        assert row(section, variant).startswith(f"| {variant} {cell(data, 'nfcorpus', variant, 'nDCG@10')}")
+        seeds = {j["seed"] for j in data["jobs"] if j["variant"] == variant and j["status"] == "done"}
+        assert seeds == {0, 1, 2}
+    assert "| mpbert | 3 | 0.3397 ± 0.0074" in section and "| bibert | 3 | 0.3210 ± 0.0133" in section
