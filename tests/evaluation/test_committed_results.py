@@ -175,3 +175,28 @@ def test_madrm_nfcorpus_table_cells_are_the_raw_results_means() -> None:
         seeds = {j["seed"] for j in data["jobs"] if j["variant"] == variant and j["status"] == "done"}
         assert seeds == {0, 1, 2}
     assert "| mpbert | 3 | 0.3397 ± 0.0074" in section and "| bibert | 3 | 0.3210 ± 0.0133" in section
+
+
+def test_gdmtl_encoder_decoder_table_cells_are_the_raw_results_means() -> None:
+    names = [
+        "seq2seq-seed0",
+        "seq2seq-seed1",
+        "gdmtl-s2s-seed2",
+        "gdmtl-s2s34",
+        "gdmtl-s2s34b",
+        "gdmtl-s2s34c",
+    ]
+    data = merged("gdmtl", [f"{n}.json.gz" for n in names])
+    doc = (RESULTS / "gdmtl.md").read_text()
+    section = doc[doc.index("## Encoder–decoder variants") : doc.index("## Figure 8")]
+    labels = {
+        "rank_s": "ranking only, separate (BART_S-like)",
+        "gdmtl_s": "GDMTL_S",
+        "rank_c": "ranking only, concatenated (BART_C-like)",
+        "gdmtl_c": "GDMTL_C",
+    }
+    runs = baselines_report.seed_runs(data["jobs"], "reranked")
+    for variant, label in labels.items():
+        assert sorted(runs[("scifact", variant)]) == [0, 1, 2, 3, 4]
+        assert row(section, label).startswith(f"| {label} {cell(data, 'scifact', variant, 'nDCG@10')}")
+    assert "| GDMTL_S | 5 | 0.4259 ± 0.0467 |" in section
