@@ -257,6 +257,11 @@ class Job:
     retries: int = 0  # restarts after running out of GPU memory
 
 
+# How a run that ran out of GPU memory fails: torch's allocator (torch.OutOfMemoryError), a CUDA call that
+# allocates outside it (torch.AcceleratorError), or creating a cuBLAS handle when the card is already full.
+OUT_OF_GPU_MEMORY = ("CUDA out of memory", "CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
+
+
 def make_jobs(args, folds_dir: Path) -> list[Job]:
     tuned = ["objectives=[{name: listwise_softmax, weight: 1.0}]"]  # monobert.yaml holds the tuned rest
     suites = {
@@ -374,7 +379,7 @@ def run_job(job: Job, args, deadline: float) -> Job:
         # Runs sharing a GPU all reach their peak memory at once when they start together: a run that
         # ran out of memory starts again (from scratch) a little later, while no new job may start yet.
         if (
-            "CUDA out of memory" in done.stderr
+            any(message in done.stderr for message in OUT_OF_GPU_MEMORY)
             and job.retries < args.oom_retries
             and time.time() + args.oom_wait < deadline
         ):
