@@ -185,6 +185,12 @@ NO_PRESENCE = (
     "objectives=[{name: in_batch_softmax, weight: 1.0, params: {hard_negatives: true}},"
     " {name: aspect_prediction, weight: 0.1, params: {sides: both}}]"
 )
+BIBERT_AS_MADR = [
+    "samples.num_negatives=7",
+    "training.batch_size=64",
+    "training.learning_rate=4.0e-5",
+    "training.epochs=7",
+]
 MADRM_SUITE = {
     "pubmedqa": {
         "bibert": ("bibert", []),
@@ -202,6 +208,8 @@ MADRM_SUITE = {
     "scifact": {"bibert": ("bibert", []), "madr": ("madr", [])},
     "nfcorpus": {
         "bibert": ("bibert", []),
+        # BiBERT trained with madr.yaml's settings: separates MpBERT's NFCorpus gain into recipe and pooling
+        "bibert_madr_settings": ("bibert", BIBERT_AS_MADR),
         "mpbert": ("madr", ["architecture.extraction=first_tokens", "architecture.other=cls"]),
         "madr": ("madr", []),
         "madr_other_cls": ("madr", ["architecture.other=cls"]),
