@@ -2,7 +2,8 @@
 
 For comparisons across device calls whose files measured different metric lists (so ``baselines_report.py
 --merge`` refuses them), e.g. the dense suite's runs against the tuned cross-encoder of the SJTF suite.
-Per run: mean over seeds of the per-seed means; p is a paired two-sided t-test over the queries both have,
+Per run: mean over seeds of the per-seed means (``--delta``: also the mean difference over the queries both
+runs have, for runs that lack some); p is a paired two-sided t-test over the queries both have,
 of seed-averaged values, uncorrected (the number of comparisons is printed; apply Holm when reading them
 as a family); W/T/L counts the queries whose seed-averaged value is above, equal to or below the reference's.
 
@@ -44,6 +45,12 @@ def main() -> None:
     parser.add_argument("--collection", required=True)
     parser.add_argument("--metric", default="nDCG@10")
     parser.add_argument("--only", nargs="*", default=None, help="only these variants (and their fused rows)")
+    parser.add_argument(
+        "--delta",
+        action="store_true",
+        help="each cell also gives the mean difference over the queries both have and their number "
+        "(for runs that lack some queries, e.g. cross-validation folds that did not finish)",
+    )
     args = parser.parse_args()
 
     references = runs_of(args.reference, args.collection)
@@ -78,7 +85,8 @@ def main() -> None:
             p = paired_t_test([values[q] for q in common], [ref[q] for q in common]).p
             diffs = [values[q] - ref[q] for q in common]
             wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
-            cells.append(f"p = {p:.2g}, W/T/L {wins}/{len(diffs) - wins - losses}/{losses}")
+            delta = f"Δ {statistics.fmean(diffs):+.4f} on {len(diffs)} queries, " if args.delta else ""
+            cells.append(f"{delta}p = {p:.2g}, W/T/L {wins}/{len(diffs) - wins - losses}/{losses}")
         print(f"| {name} | {seeds} | {mean:.4f} ± {sd:.4f} | " + " | ".join(cells) + " |")
 
 

@@ -3,6 +3,7 @@ from the per-query values with bench/baselines_report.py's own functions and com
 
 from __future__ import annotations
 
+import statistics
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 sys.path.insert(0, str(ROOT / "bench"))
 baselines_report = pytest.importorskip("baselines_report")
+from auxir.evaluation.compare import holm_bonferroni, paired_t_test  # noqa: E402
 
 
 def merged(folder: str, names: list[str]) -> dict:
@@ -143,27 +145,90 @@ def test_gdmtl_wikiqa_table_cells_are_the_raw_results_means() -> None:
     assert "| tuned cross-encoder | 0, 1, 2 | 0.8256 ± 0.0132" in section
 
 
-def test_sjtf_nfcorpus_balanced_rows_are_the_raw_runs() -> None:
-    """Each balanced NFCorpus row: the balanced run, tuned and the unbalanced twin of the same seed."""
-    data = merged("baselines", ["sjtf-nf-ref.json.gz", "sjtf-nf.json.gz", "sjtf-nfgr.json.gz"])
-    done = {
-        (j["variant"], j["seed"]): j["metrics"]
-        for j in data["jobs"]
-        if j["status"] == "done" and j["collection"] == "nfcorpus"
-    }
+def seed_by_seed_row(runs: dict, collection: str, variant: str, reference: str) -> str:
+    """sjtf.md's seed-by-seed row: per-seed Δ of nDCG@10, seed and query wins, p over seed-averaged values."""
+    a, b = runs[(collection, variant)], runs[(collection, reference)]
+    seeds = sorted(set(a) & set(b))
+    deltas = [
+        statistics.fmean(a[s]["nDCG@10"].values()) - statistics.fmean(b[s]["nDCG@10"].values()) for s in seeds
+    ]
+    x, y = (baselines_report.averaged({s: r[s] for s in seeds}, "nDCG@10") for r in (a, b))
+    queries = sorted(x)
+    diffs = [x[q] - y[q] for q in queries]
+    wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
+    seed_wins, seed_losses = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
+    p = paired_t_test([x[q] for q in queries], [y[q] for q in queries]).p
+    return (
+        f"| {variant} | {', '.join(map(str, seeds))} | {', '.join(f'{d:+.3f}' for d in deltas)} "
+        f"| {statistics.fmean(deltas):+.4f} | {seed_wins}/{len(deltas) - seed_wins - seed_losses}/{seed_losses} "
+        f"| {wins}/{len(queries) - wins - losses}/{losses} | {p:.2g} |"
+    )
+
+
+def test_sjtf_nfcorpus_seed_by_seed_rows_are_the_raw_runs() -> None:
+    """NFCorpus: every variant against tuned, and each balanced variant against its unbalanced twin."""
+    names = ["sjtf-nf-ref", "sjtf-nf", "sjtf-nfgr", "sjtf-nfgr2", "sjtf-nfgr3"]
+    data = merged("baselines", [f"{n}.json.gz" for n in names])
+    runs = baselines_report.seed_runs(data["jobs"], "reranked")
     doc = (RESULTS / "sjtf.md").read_text()
-    section = doc[doc.index("### NFCorpus, balanced variants") : doc.index("## What was not run")]
-    balanced = [(v, s) for v, s in done if v.endswith("_gr")]
-    assert len(balanced) == 4
-    for variant, seed in balanced:
-        values = [done[(v, seed)]["reranked"]["nDCG@10"] for v in ("tuned", variant[:-3], variant)]
-        fused = " / ".join(
-            f"{done[(v, seed)]['fused']['nDCG@10']:.4f}" for v in ("tuned", variant[:-3], variant)
-        )
-        cells = " | ".join(f"{x:.4f}" for x in values)
-        assert row(section, variant) == (
-            f"| {variant} | {seed} | {cells} | {values[2] - values[0]:+.4f} | {values[2] - values[1]:+.4f} | {fused} |"
-        )
+    against_tuned = doc[doc.index("## NFCorpus (train") : doc.index("### NFCorpus, balanced variants")]
+    against_twin = doc[doc.index("### NFCorpus, balanced variants") : doc.index("## Cranfield (5-fold CV")]
+    for task in ("mqp_a0.05", "mqp_a0.2", "mpp_a0.2", "mqp_all_a0.2"):
+        for variant in (task, f"{task}_gr"):
+            assert seed_by_seed_row(runs, "nfcorpus", variant, "tuned") in against_tuned.splitlines()
+        assert seed_by_seed_row(runs, "nfcorpus", f"{task}_gr", task) in against_twin.splitlines()
+    seeds = {v: sorted(runs[("nfcorpus", v)]) for v in ("mqp_a0.2_gr", "mpp_a0.2_gr", "mqp_all_a0.2_gr")}
+    assert seeds == {"mqp_a0.2_gr": [0, 1], "mpp_a0.2_gr": [0, 1], "mqp_all_a0.2_gr": [0, 1, 2]}
+    assert "| mqp_all_a0.2_gr | 3 | 0.2372 ± 0.0070 (p=0.00015†)" in against_tuned
+
+
+CRANFIELD_CV0 = [f"sjtf-cranfield0{x}.json.gz" for x in ("", "b", "c", "d")]
+
+
+def test_sjtf_cranfield_rows_are_the_raw_runs() -> None:
+    """Cranfield CV seed 0: each variant against tuned on the test queries of the folds it finished."""
+    data = merged("baselines", CRANFIELD_CV0)
+    doc = (RESULTS / "sjtf.md").read_text()
+    section = doc[doc.index("## Cranfield (5-fold CV") : doc.index("## What was not run")]
+    variants = [v for t in ("mqp_a0.05", "mqp_a0.2", "mpp_a0.2", "mqp_all_a0.2") for v in (t, f"{t}_gr")]
+    variants = variants[0::2] + variants[1::2]  # the table's order: fixed α, then balanced
+    cells: dict[str, list[str]] = {v: [] for v in variants}
+    for kind in ("reranked", "fused"):
+        runs = baselines_report.seed_runs(data["jobs"], kind)
+        reference = baselines_report.averaged(runs[("cranfield", "tuned")], "nDCG@10")
+        tests = []
+        for variant in variants:
+            values = baselines_report.averaged(runs[("cranfield", variant)], "nDCG@10")
+            queries = sorted(values)
+            ref, mine = (statistics.fmean(r[q] for q in queries) for r in (reference, values))
+            tests.append(paired_t_test([values[q] for q in queries], [reference[q] for q in queries]).p)
+            cells[variant] += [f"{ref:.4f}", f"{mine:.4f}", f"{mine - ref:+.4f}"]
+            if kind == "reranked":
+                cells[variant][:0] = [str(len(queries))]
+        for variant, p, corrected in zip(variants, tests, holm_bonferroni(tests)):
+            cells[variant].append(f"{p:.2g} ({corrected:.2g})")
+    folds: dict[str, set] = {}
+    for job in data["jobs"]:
+        if job["status"] == "done":
+            folds.setdefault(job["variant"], set()).add(job["fold"])
+    for variant in variants:
+        fold_list = ", ".join(map(str, sorted(folds[variant])))
+        assert row(section, variant) == f"| {variant} | {fold_list} | " + " | ".join(cells[variant]) + " |"
+    assert sum(len(f) for f in folds.values()) == 39 and folds["tuned"] == set(range(5))
+
+
+def test_versus_report_delta_on_the_queries_both_runs_have(capsys, monkeypatch) -> None:
+    """--delta: a run lacking a fold is compared on the queries it has (sjtf.md's Cranfield table)."""
+    import versus_report
+
+    files = [str(RESULTS / "baselines" / n) for n in CRANFIELD_CV0]
+    argv = ["versus_report.py", "--reference", *files, "--reference-variant", "tuned", "--runs", *files]
+    monkeypatch.setattr(
+        sys, "argv", [*argv, "--collection", "cranfield", "--delta", "--only", "mqp_all_a0.2"]
+    )
+    versus_report.main()
+    line = row(capsys.readouterr().out, "mqp_all_a0.2")
+    assert "| 0.3488 ± 0.0000 | Δ +0.0127 on 180 queries, p = 0.16, W/T/L 74/38/68 |" in line
 
 
 def test_madrm_nfcorpus_table_cells_are_the_raw_results_means() -> None:
