@@ -10,11 +10,12 @@
 # before the 390 s start deadline), 15 on an H200 (141 GB, 16 CPU cores; FOLDS="0 1 2" then "3 4"). Tuned seed 0 of both collections
 # exists already (docs/results/baselines/baselines-tuned.json.gz); it runs again here so every variant meets
 # its own-call twin (Cranfield: 0.340 here vs 0.342 there). A chunk cut by its deadline lists its skipped runs
-# in the results file, to rerun with --variants / --folds.
+# in the results file, to rerun with FOLDS and VARIANTS (a call given VARIANTS adds -b to its file name, so it
+# never overwrites the chunk it completes), e.g. COLL=cranfield CV=2 FOLDS=0 VARIANTS="mqp_all_a0.2 mqp_all_a0.2_gr".
 set -u
 mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
 fits=$((mib / 9400)); [ $fits -gt 15 ] && fits=15
 export CARRY=${CARRY:-.device_carry_cv} WHEELS=.whl_ce RUNS_TAR=0
-TAG=-${COLL:?COLL=cranfield or vaswani}${CV:?CV=0, 1 or 2}${FOLDS:+-f${FOLDS// /}} bash bench/gpu_run.sh sjtf \
-    --collections $COLL --cv-seeds $CV ${FOLDS:+--folds $FOLDS} --jobs ${JOBS:-$fits} --deadline ${DEADLINE:-390} \
-    --hard-deadline ${HARD:-560}
+TAG=-${COLL:?COLL=cranfield or vaswani}${CV:?CV=0, 1 or 2}${FOLDS:+-f${FOLDS// /}}${VARIANTS:+-b} bash bench/gpu_run.sh \
+    sjtf --collections $COLL --cv-seeds $CV ${FOLDS:+--folds $FOLDS} ${VARIANTS:+--variants $VARIANTS} \
+    --jobs ${JOBS:-$fits} --deadline ${DEADLINE:-390} --hard-deadline ${HARD:-560}
