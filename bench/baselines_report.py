@@ -10,10 +10,16 @@ shuffle of BM25's top-100 (3 seeds) and, with ``--dense``, the MiniLM bi-encoder
     python bench/baselines_report.py docs/results/baselines/sjtf.json.gz --reference tuned
     python bench/baselines_report.py --merge docs/results/baselines/sjtf.json.gz \
         docs/results/baselines/sjtf-seeds234.json.gz --reference tuned
+    python bench/baselines_report.py --merge F... --reference tuned --seed-by-seed --pair mpp_a0.2_gr:mpp_a0.2
 
 Several files give one report each; with ``--merge`` they give one report of their jobs together (more
 seeds or variants from later device calls): jobs are keyed by collection, variant, seed and fold, and a
 finished job of a later file replaces the same key of an earlier one, which an unfinished one never does.
+
+``--seed-by-seed`` adds, per collection, each variant against the reference seed for seed on nDCG@10 (the
+reranker alone, then fused), and with ``--pair A:B`` variant A against variant B: Δ per seed (a tie within
+±0.0005), seed and query wins / ties / losses, and the uncorrected p over the seed-averaged values of the
+seeds both have.
 """
 
 from __future__ import annotations
@@ -80,6 +86,58 @@ def averaged(per_seed: dict[int, dict[str, dict[str, float]]], metric: str) -> d
 def summary(per_seed, metric: str) -> tuple[float, float, int]:
     means = [statistics.fmean(runs[metric].values()) for runs in per_seed.values()]
     return statistics.fmean(means), statistics.stdev(means) if len(means) > 1 else 0.0, len(means)
+
+
+def seed_by_seed_row(
+    runs: dict, collection: str, variant: str, reference: str, metric: str = "nDCG@10"
+) -> str:
+    """One variant against another on the seeds both have: Δ per seed, seed and query W/T/L, paired p."""
+    mine, theirs = runs[(collection, variant)], runs[(collection, reference)]
+    seeds = sorted(set(mine) & set(theirs))
+    deltas = [
+        statistics.fmean(mine[s][metric].values()) - statistics.fmean(theirs[s][metric].values())
+        for s in seeds
+    ]
+    x, y = (averaged({s: r[s] for s in seeds}, metric) for r in (mine, theirs))
+    queries = sorted(x)
+    diffs = [x[q] - y[q] for q in queries]
+    wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
+    seed_wins, seed_losses = sum(d > 0.0005 for d in deltas), sum(d < -0.0005 for d in deltas)
+    p = paired_t_test([x[q] for q in queries], [y[q] for q in queries]).p
+    return (
+        f"| {variant} | {', '.join(map(str, seeds))} | {', '.join(f'{d:+.3f}' for d in deltas)} "
+        f"| {statistics.fmean(deltas):+.4f} | {seed_wins}/{len(deltas) - seed_wins - seed_losses}/{seed_losses} "
+        f"| {wins}/{len(queries) - wins - losses}/{losses} | {p:.2g} |"
+    )
+
+
+def seed_by_seed(data: dict, reference: str, pairs: list[tuple[str, str]]) -> str:
+    header = [
+        "| variant | seeds | Δ per seed | mean Δ | seeds W/T/L | queries W/T/L | p, uncorrected |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    lines = []
+    for kind in ("reranked", "fused"):
+        runs = seed_runs(data["jobs"], kind)
+        for collection in dict.fromkeys(c for c, _ in runs):
+            variants = [v for c, v in runs if c == collection and v != reference]
+            if (collection, reference) not in runs or not variants:
+                continue
+            lines += [
+                f"### {collection}: {kind}, each variant against {reference}, seed by seed",
+                "",
+                *header,
+            ]
+            lines += [seed_by_seed_row(runs, collection, v, reference) for v in variants] + [""]
+            todo = [
+                (a, b)
+                for a, b in pairs
+                if kind == "reranked" and {(collection, a), (collection, b)} <= set(runs)
+            ]
+            if todo:
+                lines += [f"### {collection}: {kind}, variant against variant, seed by seed", "", *header]
+                lines += [seed_by_seed_row(runs, collection, a, b) for a, b in todo] + [""]
+    return "\n".join(lines)
 
 
 def dense_rows(dense_dir: Path | None, collection: str, queries: set[str], metrics: list[str], qrels) -> dict:
@@ -186,6 +244,12 @@ def main() -> None:
     parser.add_argument("--fused-label", default="BM25", help="what fused rows say they are fused with")
     parser.add_argument("--variants", nargs="*", default=None, help="only these variants (Holm over them)")
     parser.add_argument(
+        "--seed-by-seed", action="store_true", help="also each variant against --reference, per seed"
+    )
+    parser.add_argument(
+        "--pair", action="append", default=[], metavar="A:B", help="with --seed-by-seed: variant A against B"
+    )
+    parser.add_argument(
         "--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     args = parser.parse_args()
@@ -197,6 +261,13 @@ def main() -> None:
             data["jobs"] = [j for j in data["jobs"] if j["variant"] in args.variants]
         rows = dict(item.split("=", 1) for item in args.first_stage_row)
         print(report(data, args.reference, args.dense, args.data_root, rows, args.fused_label))
+        if args.seed_by_seed:
+            if args.reference is None:
+                parser.error("--seed-by-seed needs --reference (a variant)")
+            pairs = [tuple(item.split(":", 1)) for item in args.pair]
+            if any(len(pair) != 2 for pair in pairs):
+                parser.error(f"--pair takes A:B, got {args.pair}")
+            print(seed_by_seed(data, args.reference, pairs))
 
 
 if __name__ == "__main__":

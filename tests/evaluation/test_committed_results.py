@@ -3,7 +3,6 @@ from the per-query values with bench/baselines_report.py's own functions and com
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 sys.path.insert(0, str(ROOT / "bench"))
 baselines_report = pytest.importorskip("baselines_report")
-from auxir.evaluation.compare import holm_bonferroni, paired_t_test  # noqa: E402
+from auxir.evaluation.compare import holm_bonferroni  # noqa: E402
 
 
 def merged(folder: str, names: list[str]) -> dict:
@@ -145,26 +144,6 @@ def test_gdmtl_wikiqa_table_cells_are_the_raw_results_means() -> None:
     assert "| tuned cross-encoder | 0, 1, 2 | 0.8256 ± 0.0132" in section
 
 
-def seed_by_seed_row(runs: dict, collection: str, variant: str, reference: str) -> str:
-    """sjtf.md's seed-by-seed row: per-seed Δ of nDCG@10, seed and query wins, p over seed-averaged values."""
-    a, b = runs[(collection, variant)], runs[(collection, reference)]
-    seeds = sorted(set(a) & set(b))
-    deltas = [
-        statistics.fmean(a[s]["nDCG@10"].values()) - statistics.fmean(b[s]["nDCG@10"].values()) for s in seeds
-    ]
-    x, y = (baselines_report.averaged({s: r[s] for s in seeds}, "nDCG@10") for r in (a, b))
-    queries = sorted(x)
-    diffs = [x[q] - y[q] for q in queries]
-    wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
-    seed_wins, seed_losses = sum(d > 0.0005 for d in deltas), sum(d < -0.0005 for d in deltas)  # as SciFact's
-    p = paired_t_test([x[q] for q in queries], [y[q] for q in queries]).p
-    return (
-        f"| {variant} | {', '.join(map(str, seeds))} | {', '.join(f'{d:+.3f}' for d in deltas)} "
-        f"| {statistics.fmean(deltas):+.4f} | {seed_wins}/{len(deltas) - seed_wins - seed_losses}/{seed_losses} "
-        f"| {wins}/{len(queries) - wins - losses}/{losses} | {p:.2g} |"
-    )
-
-
 def test_sjtf_nfcorpus_seed_by_seed_rows_are_the_raw_runs() -> None:
     """NFCorpus: every variant against tuned, and each balanced variant against its unbalanced twin."""
     names = ["sjtf-nf-ref", "sjtf-nf", "sjtf-nfgr", "sjtf-nfgr2", "sjtf-nfgr3", "sjtf-nfgr4"]
@@ -176,8 +155,11 @@ def test_sjtf_nfcorpus_seed_by_seed_rows_are_the_raw_runs() -> None:
     twin_p = []
     for task in ("mqp_a0.05", "mqp_a0.2", "mpp_a0.2", "mqp_all_a0.2"):
         for variant in (task, f"{task}_gr"):
-            assert seed_by_seed_row(runs, "nfcorpus", variant, "tuned") in against_tuned.splitlines()
-        twin = seed_by_seed_row(runs, "nfcorpus", f"{task}_gr", task)
+            assert (
+                baselines_report.seed_by_seed_row(runs, "nfcorpus", variant, "tuned")
+                in against_tuned.splitlines()
+            )
+        twin = baselines_report.seed_by_seed_row(runs, "nfcorpus", f"{task}_gr", task)
         assert twin in against_twin.splitlines()
         twin_p.append(float(twin.split("|")[-2]))
     assert (
@@ -214,11 +196,36 @@ def test_sjtf_cranfield_rows_are_the_raw_runs() -> None:
         assert row(section, variant).startswith(f"| {variant} {cell(data, 'cranfield', variant, 'nDCG@10')}")
     reranked, fused = (baselines_report.seed_runs(data["jobs"], kind) for kind in ("reranked", "fused"))
     for variant in SJTF_VARIANTS:
-        assert seed_by_seed_row(reranked, "cranfield", variant, "tuned") in lines
-        assert seed_by_seed_row(fused, "cranfield", variant, "tuned") in lines
+        assert baselines_report.seed_by_seed_row(reranked, "cranfield", variant, "tuned") in lines
+        assert baselines_report.seed_by_seed_row(fused, "cranfield", variant, "tuned") in lines
     for task in SJTF_VARIANTS[0::2]:
-        assert seed_by_seed_row(reranked, "cranfield", f"{task}_gr", task) in lines
+        assert baselines_report.seed_by_seed_row(reranked, "cranfield", f"{task}_gr", task) in lines
     assert "| mqp_all_a0.2 | 0, 1 | +0.014, +0.002 | +0.0079 | 2/0/0 | 99/28/98 | 0.25 |" in lines
+
+
+def test_baselines_report_seed_by_seed_prints_sjtf_md_rows(capsys, monkeypatch) -> None:
+    """The seed-by-seed tables of sjtf.md's Cranfield section come from `baselines_report.py --seed-by-seed`."""
+    files = [str(RESULTS / "baselines" / n) for n in CRANFIELD]
+    pairs = [arg for t in SJTF_VARIANTS[0::2] for arg in ("--pair", f"{t}_gr:{t}")]
+    argv = ["baselines_report.py", "--merge", *files, "--reference", "tuned", "--seed-by-seed", *pairs]
+    monkeypatch.setattr(sys, "argv", argv)
+    baselines_report.main()
+    out = capsys.readouterr().out
+    doc = (RESULTS / "sjtf.md").read_text()
+    section = doc[doc.index("## Cranfield (5-fold CV") : doc.index("## What was not run")]
+    tables = [line for line in section.splitlines() if line.startswith("| mq") or line.startswith("| mp")]
+    assert len(tables) == 16 + 8 + 8 + 4  # main table (alone and fused), seed by seed: alone, fused, twins
+    for line in tables:
+        assert line in out.splitlines()
+    assert "### cranfield: fused, each variant against tuned, seed by seed" in out
+
+
+def test_baselines_report_seed_by_seed_rejects_a_bad_pair(monkeypatch) -> None:
+    files = [str(RESULTS / "baselines" / n) for n in CRANFIELD_CV0]
+    argv = ["baselines_report.py", *files, "--reference", "tuned", "--seed-by-seed", "--pair", "mqp_a0.2_gr"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        baselines_report.main()
 
 
 def test_versus_report_delta_on_the_queries_both_runs_have(capsys, monkeypatch) -> None:
