@@ -253,20 +253,23 @@ def main() -> None:
         "--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     args = parser.parse_args()
+    if args.seed_by_seed and args.reference is None:
+        parser.error("--seed-by-seed needs --reference (a variant)")
+    pairs = [tuple(item.split(":", 1)) for item in args.pair]
+    if any(len(pair) != 2 for pair in pairs):
+        parser.error(f"--pair takes A:B (two variants), got {args.pair}")
     datasets = [load(path) for path in args.results]
     if args.merge:
         datasets = [merge(datasets)]
+    known = {job["variant"] for data in datasets for job in data["jobs"]}
+    if unknown := sorted({v for pair in pairs for v in pair} - known):
+        parser.error(f"--pair names variants the results do not have: {', '.join(unknown)}")
     for data in datasets:
         if args.variants:
             data["jobs"] = [j for j in data["jobs"] if j["variant"] in args.variants]
         rows = dict(item.split("=", 1) for item in args.first_stage_row)
         print(report(data, args.reference, args.dense, args.data_root, rows, args.fused_label))
         if args.seed_by_seed:
-            if args.reference is None:
-                parser.error("--seed-by-seed needs --reference (a variant)")
-            pairs = [tuple(item.split(":", 1)) for item in args.pair]
-            if any(len(pair) != 2 for pair in pairs):
-                parser.error(f"--pair takes A:B, got {args.pair}")
             print(seed_by_seed(data, args.reference, pairs))
 
 

@@ -220,12 +220,18 @@ def test_baselines_report_seed_by_seed_prints_sjtf_md_rows(capsys, monkeypatch) 
     assert "### cranfield: fused, each variant against tuned, seed by seed" in out
 
 
-def test_baselines_report_seed_by_seed_rejects_a_bad_pair(monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [("mqp_a0.2_gr", "--pair takes A:B"), ("mqp_a0.2_gr:mqp_a0.3", "do not have: mqp_a0.3")],
+)
+def test_baselines_report_seed_by_seed_rejects_a_bad_pair(pair, message, capsys, monkeypatch) -> None:
     files = [str(RESULTS / "baselines" / n) for n in CRANFIELD_CV0]
-    argv = ["baselines_report.py", *files, "--reference", "tuned", "--seed-by-seed", "--pair", "mqp_a0.2_gr"]
+    argv = ["baselines_report.py", *files, "--reference", "tuned", "--seed-by-seed", "--pair", pair]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit):
         baselines_report.main()
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""  # refused before any table is printed
 
 
 def test_versus_report_delta_on_the_queries_both_runs_have(capsys, monkeypatch) -> None:
