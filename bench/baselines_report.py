@@ -32,7 +32,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from auxir.evaluation.compare import holm_bonferroni, paired_t_test
+from auxir.evaluation.compare import TIE_TOLERANCE, holm_bonferroni, paired_t_test
 
 
 def load(path: str) -> dict:
@@ -100,15 +100,18 @@ def seed_by_seed_row(
     ]
     x, y = (averaged({s: r[s] for s in seeds}, metric) for r in (mine, theirs))
     queries = sorted(x)
-    diffs = [x[q] - y[q] for q in queries]
-    wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
-    seed_wins, seed_losses = sum(d > 0.0005 for d in deltas), sum(d < -0.0005 for d in deltas)
     p = paired_t_test([x[q] for q in queries], [y[q] for q in queries]).p
     return (
         f"| {variant} | {', '.join(map(str, seeds))} | {', '.join(f'{d:+.3f}' for d in deltas)} "
-        f"| {statistics.fmean(deltas):+.4f} | {seed_wins}/{len(deltas) - seed_wins - seed_losses}/{seed_losses} "
-        f"| {wins}/{len(queries) - wins - losses}/{losses} | {p:.2g} |"
+        f"| {statistics.fmean(deltas):+.4f} | {wins_ties_losses(deltas, tie=0.0005)} "
+        f"| {wins_ties_losses([x[q] - y[q] for q in queries])} | {p:.2g} |"
     )
+
+
+def wins_ties_losses(diffs: list[float], tie: float = TIE_TOLERANCE) -> str:
+    """``W/T/L`` of differences (run minus reference), a difference within ±``tie`` counting as a tie."""
+    wins, losses = sum(d > tie for d in diffs), sum(d < -tie for d in diffs)
+    return f"{wins}/{len(diffs) - wins - losses}/{losses}"
 
 
 def seed_by_seed(data: dict, reference: str, pairs: list[tuple[str, str]]) -> str:

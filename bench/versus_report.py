@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from baselines_report import averaged, load, merge, seed_runs  # noqa: E402
+from baselines_report import averaged, load, merge, seed_runs, wins_ties_losses  # noqa: E402
 
 from auxir.evaluation.compare import paired_t_test  # noqa: E402
 
@@ -84,9 +84,8 @@ def main() -> None:
                 continue
             p = paired_t_test([values[q] for q in common], [ref[q] for q in common]).p
             diffs = [values[q] - ref[q] for q in common]
-            wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
             delta = f"Δ {statistics.fmean(diffs):+.4f} on {len(diffs)} queries, " if args.delta else ""
-            cells.append(f"{delta}p = {p:.2g}, W/T/L {wins}/{len(diffs) - wins - losses}/{losses}")
+            cells.append(f"{delta}p = {p:.2g}, W/T/L {wins_ties_losses(diffs)}")
         print(f"| {name} | {seeds} | {mean:.4f} ± {sd:.4f} | " + " | ".join(cells) + " |")
 
 
