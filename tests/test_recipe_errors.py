@@ -77,3 +77,31 @@ def test_list_override_past_the_end_through_the_cli(capsys: pytest.CaptureFixtur
 def test_list_overrides_in_range_still_work() -> None:
     values = apply_overrides(VALUES, ["objectives.0.weight=0.25"])
     assert values["objectives"][0]["weight"] == 0.25 and VALUES["objectives"][0]["weight"] == 1.0
+
+
+@pytest.mark.parametrize("spelling", ["true", "false", "True", "false  "])
+def test_bf16_override_read_by_yaml_as_a_bool_is_accepted(spelling: str) -> None:
+    # `--set training.bf16=true` reaches the recipe as the YAML bool True; the field's values are strings.
+    recipe = load_recipe("monobert", [f"training.bf16={spelling}"])
+    assert recipe.training.bf16 == spelling.strip().lower()
+
+
+def test_bf16_false_in_a_recipe_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("objectives: [{name: listwise_softmax}]\ntraining: {bf16: false}\n")
+    assert load_recipe(str(path)).training.bf16 == "false"
+
+
+def test_a_bool_for_a_choice_without_true_or_false_is_still_an_error() -> None:
+    with pytest.raises(
+        ValueError, match=r"evaluation.fusion: True is not one of \['minmax', 'zscore', 'none'\]"
+    ):
+        load_recipe("monobert", ["evaluation.fusion=true"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "expected"),
+    [("auto", "cuda", True), ("auto", "cpu", False), ("true", "cpu", True), ("false", "cuda", False)],
+)
+def test_bf16_setting_on_each_device(setting: str, device: str, expected: bool) -> None:
+    assert load_recipe("monobert", [f"training.bf16={setting}"]).training.uses_bf16(device) is expected

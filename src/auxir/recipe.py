@@ -135,6 +135,8 @@ def _convert(hint, value, where: str):
             return None
         return _convert(args[0], value, where) if len(args) == 1 else value
     if origin is typing.Literal:
+        if isinstance(value, bool) and str(value).lower() in typing.get_args(hint):
+            value = str(value).lower()  # YAML reads `bf16: true` (or --set training.bf16=true) as a bool
         if value not in typing.get_args(hint):
             raise ValueError(f"{where}: {value!r} is not one of {list(typing.get_args(hint))}")
         return value

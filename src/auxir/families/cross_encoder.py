@@ -77,6 +77,7 @@ class CrossEncoderFamily(Family):
             ctx.doc_text,
             ctx.recipe.data.rerank_top_k,
             ctx.recipe.evaluation.batch_size,
+            bf16=ctx.recipe.training.uses_bf16(next(model.parameters()).device.type),
             caches=caches,
             progress=ctx.recipe.training.progress and ctx.env.is_main,
         )

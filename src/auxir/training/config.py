@@ -26,7 +26,8 @@ class TrainingConfig:
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs when set
     max_grad_norm: float | None = 1.0
-    bf16: Literal["auto", "true", "false"] = "auto"  # auto = on a CUDA device
+    # bfloat16 autocast in training and in the cross-encoder's reranking; auto = on a CUDA device only.
+    bf16: Literal["auto", "true", "false"] = "auto"
     device: str = "auto"
     log_every: int = 10
     eval_every: int | None = None  # steps between validations; None = at the end of each epoch
@@ -37,3 +38,7 @@ class TrainingConfig:
     resume: bool = False
     progress: bool = True  # progress bars (training, validation) on stderr
     report_to: ReportTo = "auto"
+
+    def uses_bf16(self, device_type: str) -> bool:
+        """Whether training and ranking autocast to bfloat16 on a device of this type ("cuda", "cpu")."""
+        return self.bf16 == "true" or (self.bf16 == "auto" and device_type == "cuda")

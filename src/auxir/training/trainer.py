@@ -108,7 +108,7 @@ class Trainer:
         self.validate = validate
         self.metric = metric
         self.out = Path(config.output_dir)
-        self.bf16 = config.bf16 == "true" or (config.bf16 == "auto" and self.device.type == "cuda")
+        self.bf16 = config.uses_bf16(self.device.type)
 
     # ---- set-up -----------------------------------------------------------------------------------
     def _optimizer(self) -> torch.optim.Optimizer:
