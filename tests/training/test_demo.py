@@ -17,6 +17,9 @@ def test_demo_runs_on_a_collection_without_train_split(tiny_bert, tiny_beir, tmp
     assert code == 0
     printed = capsys.readouterr().out
     assert "has no train split: 5-fold cross-validation over 'test'" in printed
+    from auxir.cli.demo import cpu_has_native_bf16
+
+    assert f"({'bfloat16' if cpu_has_native_bf16() else 'float32'})." in printed  # --bf16 auto, on a CPU
     table = (tmp_path / "out" / "comparison.md").read_text()
     assert "| BM25 (baseline) |" in table and "| reranker+MQP |" in table
     assert (tmp_path / "out" / "folds.json").exists()
