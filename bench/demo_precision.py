@@ -1,5 +1,5 @@
 """The README's main job (``auxir demo``, CPU-sized) in float32 and in bfloat16, one after the other in one
-run: wall time of each, their ratio, and each run's nDCG@10 from the demo's own comparison table.
+run: wall time of each, their ratio, and each run's nDCG@10 from the metrics.json the demo's recipes write.
 
 bf16 is the demo's default only on a CPU with native bf16 instructions (AVX512-BF16 or AMX); elsewhere
 autocast emulates it, slower than float32. Takes about 16 minutes on a 2-core CPU.
@@ -22,15 +22,15 @@ from auxir.cli.demo import cpu_has_native_bf16
 from auxir.io import atomic_write
 
 
-def ndcg_column(table: str) -> dict[str, str]:
-    """Run name → its nDCG@10 cell (the first metric column) from the demo's comparison.md."""
+def ndcg_at_10(demo_out: Path) -> dict[str, float]:
+    """Run name → nDCG@10 on the test queries, from the metrics.json each of the demo's recipes writes."""
     rows = {}
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) > 2 and cells[1][:1].isdigit():
-            rows[cells[0]] = cells[1]
-        if not line.strip() and rows:
-            break  # the first table only: the means
+    for recipe, name in (("monobert", "reranker"), ("sjtf-mqp", "reranker+MQP")):
+        metrics = json.loads((demo_out / recipe / "metrics.json").read_text())
+        rows["BM25"] = metrics["first_stage"]["nDCG@10"]
+        rows[name] = metrics["reranked"]["nDCG@10"]
+        if metrics.get("fused"):
+            rows[f"{name} ⊕ BM25 (w={metrics['fusion']['weight']:.2f})"] = metrics["fused"]["nDCG@10"]
     return rows
 
 
@@ -46,8 +46,7 @@ def main() -> int:
         cmd = [sys.executable, "-m", "auxir", "demo", "--data", args.data, "--out", str(out / precision)]
         subprocess.run([*cmd, "--bf16", precision], check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - started
-        table = (out / precision / "comparison.md").read_text()
-        results[precision] = {"seconds": round(seconds, 1), "nDCG@10": ndcg_column(table)}
+        results[precision] = {"seconds": round(seconds, 1), "nDCG@10": ndcg_at_10(out / precision)}
     summary = {
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
         "cpu_has_native_bf16": cpu_has_native_bf16(),
@@ -58,8 +57,9 @@ def main() -> int:
         f.write(json.dumps(summary, indent=1) + "\n")
     print(f"native bf16: {summary['cpu_has_native_bf16']}")
     print("| run | nDCG@10 float32 | nDCG@10 bfloat16 |\n|---|---:|---:|")
-    for name, cell in results["off"]["nDCG@10"].items():
-        print(f"| {name} | {cell} | {results['on']['nDCG@10'].get(name, '—')} |")
+    for name, value in results["off"]["nDCG@10"].items():
+        bf16 = results["on"]["nDCG@10"].get(name)
+        print(f"| {name} | {value:.4f} | {'—' if bf16 is None else f'{bf16:.4f}'} |")
     print(f"| **wall time** | {results['off']['seconds']:.0f} s | {results['on']['seconds']:.0f} s |")
     print(f"float32 / bfloat16: {summary['float32_over_bf16']}x")
     return 0

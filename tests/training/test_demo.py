@@ -78,14 +78,20 @@ def test_ranking_autocasts_as_training_bf16_says(tiny_bert, tiny_beir, tmp_path,
     assert calls and all(bf16 is True for bf16 in calls)
 
 
-def test_demo_precision_bench_reads_the_means_table_only():
+def test_demo_precision_bench_reads_each_recipes_metrics(tmp_path):
+    import json
+
     from tests.bench_module import bench_module
 
-    table = (
-        "| run | nDCG@10 | RR@10 |\n| --- | ---: | ---: |\n| BM25 (baseline) | 0.7225 | 0.69 |\n"
-        "| reranker | 0.7496 (p=1.000) | 0.72 |\n\n| run | queries |\n| --- | ---: |\n| reranker | 100 |\n"
-    )
-    assert bench_module("demo_precision").ndcg_column(table) == {
-        "BM25 (baseline)": "0.7225",
-        "reranker": "0.7496 (p=1.000)",
+    for recipe, ndcg, fused in (("monobert", 0.75, 0.79), ("sjtf-mqp", 0.73, None)):
+        metrics = {"first_stage": {"nDCG@10": 0.72}, "reranked": {"nDCG@10": ndcg}}
+        if fused is not None:
+            metrics |= {"fused": {"nDCG@10": fused}, "fusion": {"weight": 0.95}}
+        (tmp_path / recipe).mkdir()
+        (tmp_path / recipe / "metrics.json").write_text(json.dumps(metrics))
+    assert bench_module("demo_precision").ndcg_at_10(tmp_path) == {
+        "BM25": 0.72,
+        "reranker": 0.75,
+        "reranker ⊕ BM25 (w=0.95)": 0.79,
+        "reranker+MQP": 0.73,
     }
